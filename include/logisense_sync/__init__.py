@@ -1,0 +1,1 @@
+"""Keep Salesforce in step with LogiSense Billing."""
