@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from logisense_sync.orchestration.logisense_fields import CONN_FIELDS, HOOK_NAME, UI_FIELD_BEHAVIOUR
+
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider description Airflow discovers through the ``apache_airflow_provider`` entry point."""
@@ -16,6 +18,10 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "connection-type": "logisense",
                 "hook-class-name": "logisense_sync.orchestration.hook.LogiSenseHook",
+                # Airflow 3.2+ reads the connection form declaratively (defined in logisense_fields.py).
+                "hook-name": HOOK_NAME,
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
     }

@@ -1,0 +1,1 @@
+"""Extract stage: read source systems into typed pandas frames (no transformation)."""

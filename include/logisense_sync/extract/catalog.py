@@ -1,0 +1,528 @@
+"""Read the LogiSense catalogue into pandas frames: one frame per resource, one row per object.
+
+Columns are the DTO JSON property names verbatim (``identity``, ``packageId``, ``packageName``, ``isActive``,
+see ``sandbox/logisense/RESOURCES.md`` §6), so the transform stage speaks LogiSense's vocabulary at its edge.
+Frames are built page by page with ``pd.DataFrame.from_records`` and joined with ``pd.concat``: no Python loop
+runs per object, which matters for the price rows (about a million for 10,000 packages).
+
+Dtypes are explicit:
+
+* ``identity`` and every ``*Id`` reference: ``Int64`` (nullable: an unset reference is ``<NA>``);
+* money (``amount``, ``minimumCharge``) and other numbers (``startQuantity``...): ``float64``.
+  LogiSense sends JSON numbers rounded to at most 4 decimals (recurring/one-time) or the rate plan's
+  ``amountPrecision`` (at most 11). float64 holds 15-17 significant digits: any amount below 1e11 with 4
+  decimals comes back exactly after ``round(x, 4)``. Round to the precision, never compare raw floats, when
+  writing money elsewhere;
+* counts (``frequency``, ``defaultInstances``, ``amountPrecision``...): ``Int64``;
+* flags (``is*``, ``fullPeriod``...): ``boolean`` (nullable);
+* dates (``created``, ``updated``, ``start``, ``expiry``, ``effective``, ``end``): ``datetime64[us, UTC]``;
+* names and other strings: pandas' ``str`` dtype;
+* ``extensions`` (custom fields, a dict per row) is kept only when some row has a custom field.
+
+``price_book_ids`` narrows at the source: Package/Frequency/Currency and Package/Service/PricePlan are
+searched with ``priceBookId in [...]`` (the requested books plus the standard book, whose prices are the
+default), the recurring/one-time rows with ``packageServicePricePlanId in [...]``. Without it every catalogue
+price plan (``accountPricePlanId isNull``: account overrides are not catalogue) is read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from logisense_sync.clients.logisense import MAX_PAGE_SIZE, Filters, LogiSenseClient
+from logisense_sync.errors import FatalError
+
+__all__ = [
+    "CATALOG_RESOURCES",
+    "CatalogFrames",
+    "ResourceSpec",
+    "UnknownPriceBook",
+    "frame_from_pages",
+    "read_catalog",
+]
+
+logger = logging.getLogger(__name__)
+
+#: How many ids go into one ``in`` filter when narrowing child rows to the selected price plans.
+IN_CHUNK: Final = 5000
+
+_AUDIT: Final = ("identity", "created", "updated")
+_MONEY: Final = frozenset({"amount", "minimumCharge"})
+_FLOAT: Final = frozenset({"startQuantity", "multiplierToBaseUnitType"}) | _MONEY
+_INT: Final = frozenset(
+    {
+        "frequency",
+        "defaultInstances",
+        "minimumInstances",
+        "maximumInstances",
+        "amountPrecision",
+        "usageFrequency",
+    }
+)
+_BOOL_EXTRA: Final = frozenset(
+    {
+        "fullPeriod",
+        "invoiceDetail",
+        "postPaid",
+        "billOnAccountBillDay",
+        "chargeRecurringIfUsage",
+        "useForCost",
+        "retired",
+    }
+)
+_DATE_DTYPE: Final = "datetime64[us, UTC]"
+_DATES: Final = frozenset({"created", "updated", "start", "expiry", "effective", "end", "lastUsedForBilling"})
+
+
+class UnknownPriceBook(FatalError):
+    """A requested price book id does not exist in LogiSense."""
+
+
+def _column_dtype(name: str) -> str | None:
+    if name == "identity" or name.endswith("Id"):
+        return "Int64"
+    if name in _FLOAT:
+        return "float64"
+    if name in _INT:
+        return "Int64"
+    if name in _BOOL_EXTRA or (name.startswith("is") and name[2:3].isupper()):
+        return "boolean"
+    if name in _DATES:
+        return _DATE_DTYPE
+    return None
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """One catalogue resource: where it lives and which DTO properties it has.
+
+    Attributes:
+        attr: the :class:`CatalogFrames` field.
+        route: the LogiSense route (``Package/Service/PricePlan``).
+        fields: DTO properties after the audit ones, ``*Name`` echoes included (used for empty frames and
+            column order; extra properties the server sends are kept after these).
+    """
+
+    attr: str
+    route: str
+    fields: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every expected column, in order."""
+        return _AUDIT + self.fields
+
+
+def _ref(*names: str) -> tuple[str, ...]:
+    # ``currencyId`` -> ("currencyId", "currencyName"): every reference is echoed with its name.
+    out: list[str] = []
+    for name in names:
+        out += [name, f"{name[:-2]}Name"]
+    return tuple(out)
+
+
+CATALOG_RESOURCES: Final[tuple[ResourceSpec, ...]] = (
+    ResourceSpec("currencies", "Currency", ("name", "code", "symbol", "isDefault")),
+    ResourceSpec(
+        "price_books",
+        "PriceBook",
+        ("name", "description", "priceBookRegionId", "isStandard", "isActive", "ownerId"),
+    ),
+    ResourceSpec("frequency_types", "FrequencyType", ("name",)),
+    ResourceSpec("service_status_types", "ServiceStatusType", ("name", "coreStatus", "isBillable")),
+    ResourceSpec(
+        "service_status_transitions",
+        "ServiceStatusTransition",
+        (*_ref("fromServiceStatusTypeId", "toServiceStatusTypeId"), "name"),
+    ),
+    ResourceSpec("usage_classes", "Usage/Class", ("name", "displayName")),
+    ResourceSpec("usage_units", "Usage/Unit", ("name", "multiplierToBaseUnitType")),
+    ResourceSpec(
+        "packages",
+        "Package",
+        (
+            "name",
+            "description",
+            "start",
+            "expiry",
+            "fullPeriod",
+            "invoiceDetail",
+            "postPaid",
+            "billOnAccountBillDay",
+            "isQuantityAllowed",
+            "chargeRecurringIfUsage",
+            "isGlobalAddOnEligible",
+            "ownerId",
+        ),
+    ),
+    ResourceSpec("package_currencies", "Package/Currency", _ref("packageId", "currencyId")),
+    ResourceSpec(
+        "package_frequencies",
+        "Package/Frequency",
+        (
+            *_ref("packageId"),
+            "name",
+            "frequency",
+            *_ref("frequencyTypeId"),
+            "sku",
+            "isActive",
+            "termId",
+            "countingRuleId",
+        ),
+    ),
+    ResourceSpec(
+        "frequency_currencies",
+        "Package/Frequency/Currency",
+        (*_ref("packageFrequencyId", "packageCurrencyId", "priceBookId"), "isActive"),
+    ),
+    ResourceSpec(
+        "services",
+        "Service",
+        (
+            "name",
+            "description",
+            "serviceTypeId",
+            "serviceCategoryId",
+            "isActive",
+            "isTaxExempt",
+            "isTaxInclusive",
+            "usageFrequency",
+            *_ref("usageFrequencyTypeId", "defaultServiceStatusTypeId"),
+            "ownerId",
+        ),
+    ),
+    ResourceSpec(
+        "package_services",
+        "Package/Service",
+        (
+            *_ref("packageId", "serviceId"),
+            "defaultInstances",
+            "minimumInstances",
+            "maximumInstances",
+            "termId",
+        ),
+    ),
+    ResourceSpec(
+        "price_plans",
+        "Package/Service/PricePlan",
+        (
+            *_ref(
+                "packageServiceId",
+                "packageFrequencyId",
+                "packageCurrencyId",
+                "priceBookId",
+                "accountPricePlanId",
+                "accountProductCodeId",
+                "usageRatePlanId",
+            ),
+            "effective",
+            "pricePlanTypeId",
+            "generalLedgerId",
+        ),
+    ),
+    ResourceSpec(
+        "recurring_prices",
+        "Package/Service/PricePlan/Recurring",
+        (*_ref("packageServicePricePlanId", "serviceStatusTypeId"), "amount", "startQuantity"),
+    ),
+    ResourceSpec(
+        "one_time_prices",
+        "Package/Service/PricePlan/OneTime",
+        (*_ref("packageServicePricePlanId", "serviceStatusTransitionId"), "amount"),
+    ),
+    ResourceSpec(
+        "usage_rate_plans", "Usage/Rate/Plan", ("name", "displayName", "description", "amountPrecision")
+    ),
+    ResourceSpec(
+        "usage_rate_groups",
+        "Usage/Rate/Group",
+        (
+            *_ref("usageRatePlanId"),
+            "name",
+            "displayName",
+            *_ref("currencyId"),
+            "start",
+            "end",
+            "amountPrecision",
+            "useForCost",
+            "isAggregated",
+            "isPassThrough",
+            "timePeriodId",
+        ),
+    ),
+    ResourceSpec(
+        "usage_rates",
+        "Usage/Rate",
+        (
+            *_ref("usageRateGroupId", "usageClassId", "usageUnitId"),
+            "amount",
+            "minimumCharge",
+            "displayName",
+            "retired",
+        ),
+    ),
+)
+
+_SPECS: Final = {spec.attr: spec for spec in CATALOG_RESOURCES}
+
+
+@dataclass
+class CatalogFrames:
+    """The LogiSense catalogue, one DataFrame per resource (columns = DTO property names verbatim).
+
+    Reference lists: ``currencies``, ``price_books``, ``frequency_types``, ``service_status_types``,
+    ``service_status_transitions``, ``usage_classes``, ``usage_units``. Catalogue: ``packages``,
+    ``package_currencies``, ``package_frequencies``, ``frequency_currencies`` (Package/Frequency/Currency: the
+    product ↔ price-book link), ``services``, ``package_services``, ``price_plans`` (catalogue
+    Package/Service/PricePlan rows only), ``recurring_prices``, ``one_time_prices``, ``usage_rate_plans``,
+    ``usage_rate_groups``, ``usage_rates``. ``price_book_ids`` records the selection (None = every book).
+    """
+
+    currencies: pd.DataFrame
+    price_books: pd.DataFrame
+    frequency_types: pd.DataFrame
+    service_status_types: pd.DataFrame
+    service_status_transitions: pd.DataFrame
+    usage_classes: pd.DataFrame
+    usage_units: pd.DataFrame
+    packages: pd.DataFrame
+    package_currencies: pd.DataFrame
+    package_frequencies: pd.DataFrame
+    frequency_currencies: pd.DataFrame
+    services: pd.DataFrame
+    package_services: pd.DataFrame
+    price_plans: pd.DataFrame
+    recurring_prices: pd.DataFrame
+    one_time_prices: pd.DataFrame
+    usage_rate_plans: pd.DataFrame
+    usage_rate_groups: pd.DataFrame
+    usage_rates: pd.DataFrame
+    price_book_ids: tuple[int, ...] | None = None
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every frame by field name, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _SPECS}
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per frame (for logs and reports)."""
+        return {name: len(frame) for name, frame in self.frames().items()}
+
+    def to_parquet(self, directory: Path | str) -> Path:
+        """Write every frame to ``<directory>/<name>.parquet`` (``extensions`` dicts as JSON text).
+
+        Args:
+            directory: created if missing.
+
+        Returns:
+            The directory.
+        """
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, frame in self.frames().items():
+            out = frame
+            if "extensions" in frame.columns:
+                out = frame.assign(extensions=frame["extensions"].map(json.dumps))
+            out.to_parquet(path / f"{name}.parquet", index=False)
+        books = list(self.price_book_ids) if self.price_book_ids is not None else None
+        (path / "_meta.json").write_text(json.dumps({"price_book_ids": books}))
+        return path
+
+    @classmethod
+    def read_parquet(cls, directory: Path | str) -> CatalogFrames:
+        """Read frames written by :meth:`to_parquet`.
+
+        Args:
+            directory: where :meth:`to_parquet` wrote.
+
+        Returns:
+            The frames (``extensions`` back as dicts).
+        """
+        path = Path(directory)
+        loaded: dict[str, Any] = {}
+        for spec in CATALOG_RESOURCES:
+            frame = pd.read_parquet(path / f"{spec.attr}.parquet")
+            if "extensions" in frame.columns:
+                frame["extensions"] = frame["extensions"].map(json.loads)
+            loaded[spec.attr] = frame
+        meta = json.loads((path / "_meta.json").read_text()) if (path / "_meta.json").exists() else {}
+        books = meta.get("price_book_ids")
+        return cls(**loaded, price_book_ids=tuple(books) if books is not None else None)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    conversions: dict[str, Any] = {}
+    for column in frame.columns:
+        dtype = _column_dtype(str(column))
+        if dtype is None or str(frame[column].dtype) == dtype:
+            continue
+        if dtype.startswith("datetime"):
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601").astype(
+                "datetime64[us, UTC]"
+            )
+        elif dtype == "Int64" and frame[column].dtype == object:
+            # JSON ints with nulls arrive as object; to_numeric keeps them exact (no float round trip).
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+        else:
+            conversions[column] = dtype
+    return frame.astype(conversions) if conversions else frame
+
+
+def empty_frame(spec: ResourceSpec) -> pd.DataFrame:
+    """An empty frame with the resource's columns and dtypes.
+
+    Args:
+        spec: the resource.
+
+    Returns:
+        Zero rows, every expected column typed.
+    """
+    return pd.DataFrame({c: pd.Series(dtype=_column_dtype(c) or "str") for c in spec.columns})
+
+
+def frame_from_pages(pages: Iterable[list[dict[str, Any]]], spec: ResourceSpec) -> pd.DataFrame:
+    """Build one typed frame from Search pages, converting each page as it arrives.
+
+    Args:
+        pages: raw page item lists (from :meth:`LogiSenseClient.search_pages`).
+        spec: the resource (for column order and the empty case).
+
+    Returns:
+        One row per object, columns = DTO property names, dtypes as the module docstring says.
+    """
+    parts = [_typed(pd.DataFrame.from_records(page)) for page in pages if page]
+    if not parts:
+        return empty_frame(spec)
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    del parts
+    if "extensions" in frame.columns and not frame["extensions"].astype(bool).any():
+        frame = frame.drop(columns="extensions")
+    known = [c for c in spec.columns if c in frame.columns]
+    extra = [c for c in frame.columns if c not in spec.columns]
+    missing = [c for c in spec.columns if c not in frame.columns]
+    for column in missing:
+        frame[column] = pd.Series(None, index=frame.index, dtype=_column_dtype(column) or "str")
+    return frame[known + missing + extra] if missing or extra or known != list(frame.columns) else frame
+
+
+def _read(
+    client: LogiSenseClient, attr: str, filters: Filters | None = None, page_size: int = MAX_PAGE_SIZE
+) -> pd.DataFrame:
+    spec = _SPECS[attr]
+    started = time.monotonic()
+    frame = frame_from_pages(client.search_pages(spec.route, filters, page_size=page_size), spec)
+    logger.info("LogiSense %s: %d rows in %.2f s", spec.route, len(frame), time.monotonic() - started)
+    return frame
+
+
+def _read_in(
+    client: LogiSenseClient, attr: str, column: str, ids: Sequence[int], page_size: int
+) -> pd.DataFrame:
+    spec = _SPECS[attr]
+    if not ids:
+        return empty_frame(spec)
+
+    def pages() -> Iterable[list[dict[str, Any]]]:
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = [int(i) for i in ids[start : start + IN_CHUNK]]
+            filters = [{"name": column, "operator": "in", "value": chunk}]
+            yield from client.search_pages(spec.route, filters, page_size=page_size)
+
+    started = time.monotonic()
+    frame = frame_from_pages(pages(), spec)
+    logger.info(
+        "LogiSense %s (%d %s): %d rows in %.2f s",
+        spec.route, len(ids), column, len(frame), time.monotonic() - started,
+    )  # fmt: skip
+    return frame
+
+
+def read_catalog(
+    client: LogiSenseClient,
+    price_book_ids: Sequence[int] | None = None,
+    *,
+    include_standard: bool = True,
+    page_size: int = MAX_PAGE_SIZE,
+) -> CatalogFrames:
+    """Read the catalogue (or the part one or more price books need) into frames.
+
+    Args:
+        client: a LogiSense client.
+        price_book_ids: the price books to read; None or empty reads every price book.
+        include_standard: with ``price_book_ids``, also read the standard book's prices (the default prices a
+            regional book falls back to).
+        page_size: Search page size (at most 10000: fewest calls).
+
+    Returns:
+        The frames. ``price_books``, ``frequency_currencies``, ``price_plans``, ``recurring_prices`` and
+        ``one_time_prices`` hold only the selected books; packages, services and usage rating are complete.
+
+    Raises:
+        UnknownPriceBook: a requested price book does not exist.
+        LogiSenseError: a read failed (after the client's retries).
+    """
+    started = time.monotonic()
+    calls_before = client.request_count
+    frames: dict[str, Any] = {}
+    for attr in (
+        "currencies",
+        "price_books",
+        "frequency_types",
+        "service_status_types",
+        "service_status_transitions",
+        "usage_classes",
+        "usage_units",
+    ):
+        frames[attr] = _read(client, attr, page_size=page_size)
+
+    selected: tuple[int, ...] | None = None
+    books = frames["price_books"]
+    if price_book_ids:
+        wanted = {int(i) for i in price_book_ids}
+        unknown = sorted(wanted - set(books["identity"].dropna().astype(int)))
+        if unknown:
+            msg = (
+                f"LogiSense price book(s) {unknown} do not exist; known: {sorted(books['identity'].tolist())}"
+            )
+            raise UnknownPriceBook(msg)
+        if include_standard:
+            wanted |= set(books.loc[books["isStandard"].fillna(False).astype(bool), "identity"].astype(int))
+        selected = tuple(sorted(wanted))
+        frames["price_books"] = books[books["identity"].isin(selected)].reset_index(drop=True)
+
+    for attr in ("packages", "package_currencies", "package_frequencies", "services", "package_services"):
+        frames[attr] = _read(client, attr, page_size=page_size)
+    for attr in ("usage_rate_plans", "usage_rate_groups", "usage_rates"):
+        frames[attr] = _read(client, attr, page_size=page_size)
+
+    if selected is None:
+        frames["frequency_currencies"] = _read(client, "frequency_currencies", page_size=page_size)
+        plan_filter: Filters = [{"name": "accountPricePlanId", "operator": "isNull", "value": None}]
+        frames["price_plans"] = _read(client, "price_plans", plan_filter, page_size=page_size)
+        plan_ids = frames["price_plans"]["identity"]
+        for attr in ("recurring_prices", "one_time_prices"):
+            rows = _read(client, attr, page_size=page_size)
+            # Account override plans' rows are not catalogue: keep the catalogue plans' rows (vectorised).
+            keep = rows["packageServicePricePlanId"].isin(plan_ids)
+            frames[attr] = rows if bool(keep.all()) else rows[keep].reset_index(drop=True)
+    else:
+        in_books: Filters = [{"name": "priceBookId", "operator": "in", "value": list(selected)}]
+        frames["frequency_currencies"] = _read(client, "frequency_currencies", in_books, page_size=page_size)
+        frames["price_plans"] = _read(client, "price_plans", in_books, page_size=page_size)
+        ids = frames["price_plans"]["identity"].astype("int64").tolist()
+        for attr in ("recurring_prices", "one_time_prices"):
+            frames[attr] = _read_in(client, attr, "packageServicePricePlanId", ids, page_size)
+
+    catalog = CatalogFrames(**frames, price_book_ids=selected)
+    logger.info(
+        "LogiSense catalogue read in %.1f s with %d API calls: %s",
+        time.monotonic() - started, client.request_count - calls_before, catalog.row_counts(),
+    )  # fmt: skip
+    return catalog
