@@ -26,7 +26,7 @@ SALESFORCE_PASSWORD = "sandbox"
 LOGISENSE_USERNAME = "admin"
 LOGISENSE_PASSWORD = "sandbox"
 LOGISENSE_CLIENT_ID = "sandbox"
-LOGISENSE_API_VERSION = "10"
+LOGISENSE_API_VERSION = "v10"
 
 
 def salesforce_connection(host: str, port: int) -> dict[str, object]:
@@ -129,7 +129,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    tls = ensure_tls(data_dir)
+    tls = ensure_tls(data_dir, extra_hostnames=tuple(args.tls_hostname))
     for sub in ("salesforce", "logisense"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     salesforce = create_salesforce_app(data_dir / "salesforce", seed=args.seed, latency_ms=args.latency_ms)
@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["demo", "empty"],
         default="empty",
         help="'demo' loads the demo data; 'empty' keeps whatever state --data-dir already holds",
+    )
+    sandbox.add_argument(
+        "--tls-hostname",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra DNS name for the server certificate (e.g. the compose service name); repeatable",
     )
     sandbox.add_argument("--latency-ms", type=_non_negative, default=0, help="delay added to every API call")
     sandbox.set_defaults(func=_cmd_sandbox)

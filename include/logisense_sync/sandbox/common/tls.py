@@ -22,8 +22,12 @@ class TlsFiles:
     key: Path
 
 
-def ensure_tls(data_dir: Path) -> TlsFiles:
-    """Create ``ca.pem``, ``server.pem`` and ``server-key.pem`` in ``data_dir`` unless they already exist."""
+def ensure_tls(data_dir: Path, extra_hostnames: tuple[str, ...] = ()) -> TlsFiles:
+    """Create ``ca.pem``, ``server.pem`` and ``server-key.pem`` in ``data_dir`` unless they already exist.
+
+    ``extra_hostnames`` (e.g. a compose service name) are added to the server certificate's names when it is
+    created; an existing certificate is kept as it is.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(ca=data_dir / "ca.pem", cert=data_dir / "server.pem", key=data_dir / "server-key.pem")
     if files.ca.exists() and files.cert.exists() and files.key.exists():
@@ -68,7 +72,11 @@ def ensure_tls(data_dir: Path) -> TlsFiles:
         .not_valid_after(now + dt.timedelta(days=825))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in extra_hostnames),
+                ]
             ),
             critical=False,
         )
