@@ -597,6 +597,10 @@ class LogiSenseClient:
                 )
                 msg = f"{type(exc).__name__} after {retry + 1} attempt(s)"
                 raise cls(msg, method=method, path=shown) from exc
+            except OSError as exc:
+                # requests raises a bare OSError for local configuration problems (e.g. a missing CA bundle).
+                msg = f"the request could not be sent: {exc}"
+                raise LogiSenseFatalError(msg, method=method, path=shown) from exc
 
             elapsed = policy.clock() - started
             status = response.status_code

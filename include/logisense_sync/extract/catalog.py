@@ -404,12 +404,12 @@ def frame_from_pages(pages: Iterable[list[dict[str, Any]]], spec: ResourceSpec) 
     del parts
     if "extensions" in frame.columns and not frame["extensions"].astype(bool).any():
         frame = frame.drop(columns="extensions")
-    known = [c for c in spec.columns if c in frame.columns]
     extra = [c for c in frame.columns if c not in spec.columns]
-    missing = [c for c in spec.columns if c not in frame.columns]
-    for column in missing:
-        frame[column] = pd.Series(None, index=frame.index, dtype=_column_dtype(column) or "str")
-    return frame[known + missing + extra] if missing or extra or known != list(frame.columns) else frame
+    for column in spec.columns:
+        if column not in frame.columns:
+            frame[column] = pd.Series(None, index=frame.index, dtype=_column_dtype(column) or "str")
+    order = [*spec.columns, *extra]
+    return frame if order == list(frame.columns) else frame[order]
 
 
 def _read(
