@@ -52,7 +52,7 @@ _UNITS_PER_RUN = 4
     default_args={
         "owner": "revenue-operations",
         "retries": 2,
-        "retry_delay": timedelta(seconds=20),
+        "retry_delay": timedelta(seconds=10),
         "retry_exponential_backoff": True,
     },
     params={

@@ -1,0 +1,119 @@
+"""Task callables of the ``logisense_opportunity_sync`` DAG: clients from Connections, errors to Airflow.
+
+Each function takes the task context, calls one pipeline function and translates its errors: a request that
+failed for good makes its unit fail without retry (``AirflowFailException``); a transient error propagates so
+Airflow retries the unit (the pipeline already put the request back to ``Waiting``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException
+
+from logisense_sync.errors import FatalError
+
+if TYPE_CHECKING:
+    from logisense_sync.clients.logisense import LogiSenseClient
+    from logisense_sync.clients.salesforce import SalesforceClient
+
+logger = logging.getLogger(__name__)
+
+SALESFORCE_CONN_ID = os.getenv("LOGISENSE_SYNC_SALESFORCE_CONN_ID", "salesforce_default")
+LOGISENSE_CONN_ID = os.getenv("LOGISENSE_SYNC_LOGISENSE_CONN_ID", "logisense_default")
+
+
+def _salesforce() -> SalesforceClient:
+    try:
+        from logisense_sync.orchestration import connections
+    except ImportError:
+        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+        from logisense_sync.clients.salesforce import SalesforceClient
+
+        return SalesforceClient(SalesforceHook(salesforce_conn_id=SALESFORCE_CONN_ID).get_conn())
+    client: SalesforceClient = connections.salesforce_client(SALESFORCE_CONN_ID)
+    return client
+
+
+def _logisense() -> LogiSenseClient:
+    try:
+        from logisense_sync.orchestration import connections
+    except ImportError:
+        from logisense_sync.orchestration.hook import LogiSenseHook
+
+        return LogiSenseHook(LOGISENSE_CONN_ID).get_client()
+    client: LogiSenseClient = connections.logisense_client(LOGISENSE_CONN_ID)
+    return client
+
+
+def _settings() -> Any:
+    from logisense_sync.pipelines.opportunity.settings import OpportunitySyncSettings
+
+    try:
+        return OpportunitySyncSettings.from_env()
+    except FatalError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def claim(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Claim the run's requests (none in a dry run) and return ``[{"request_id", "label"}]`` for mapping."""
+    from logisense_sync.pipelines import opportunity_sync
+
+    params = context["params"]
+    run_id = str(context["run_id"])
+    held, notes = opportunity_sync.claim(
+        _salesforce(),
+        run_id,
+        list(params.get("request_ids") or []),
+        _settings(),
+        dry_run=bool(params["dry_run"]),
+    )
+    for note in notes:
+        logger.info("not taken: %s", note)
+    logger.info(
+        "%d request(s) to work%s", len(held), " (dry run: nothing claimed)" if params["dry_run"] else ""
+    )
+    return [req.to_xcom() for req in held]
+
+
+def sync_request(request: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Work one request; fail the unit (no retry) when the request failed, re-raise transient errors."""
+    from logisense_sync.pipelines import opportunity_sync
+
+    live: dict[str, Any] = get_current_context()  # type: ignore[assignment]
+    live["request_label"] = request.get("label") or request["request_id"]
+    params = context["params"]
+    dry_run = bool(params["dry_run"])
+    sf, ls = _salesforce(), _logisense()
+    try:
+        outcome = opportunity_sync.sync_request(
+            sf, ls, request["request_id"], str(context["run_id"]), _settings(), dry_run=dry_run
+        )
+    finally:
+        ls.close()
+    logger.info("%s: %s - %s", outcome.label, outcome.outcome.value, outcome.message)
+    if outcome.outcome == opportunity_sync.Outcome.FAILED:
+        msg = f"{outcome.label}: {outcome.message}"
+        raise AirflowFailException(msg)
+    return outcome.to_dict()
+
+
+def report(claimed: list[dict[str, Any]], context: dict[str, Any]) -> dict[str, Any]:
+    """Count what the run's units did (read back from their XComs)."""
+    from logisense_sync.pipelines import opportunity_sync
+
+    ti = context["ti"]
+    outcomes: list[dict[str, Any]] = []
+    if claimed:
+        pulled = ti.xcom_pull(task_ids="sync_request", map_indexes=list(range(len(claimed))), default=None)
+        items = pulled if isinstance(pulled, list) else [pulled]
+        outcomes = [item for item in items if isinstance(item, dict)]
+    summary = opportunity_sync.summarize(outcomes)
+    summary["claimed"] = len(claimed)
+    summary["without_outcome"] = len(claimed) - len(outcomes)
+    logger.info("opportunity sync report: %s", summary)
+    return summary

@@ -1,0 +1,279 @@
+"""The Closed:Won sync: claim queued requests, then validate, provision and write back each one in isolation.
+
+Stages (each in ``pipelines/opportunity/``): ``claim`` (a lease on ``LogiSense_Request__c``), ``extract``
+(read the deal), :func:`logisense_sync.transforms.opportunity.validate_deal` (every rule, every violation),
+``provision.plan_deal`` (resolve to LogiSense ids, still read-only), ``provision.Provisioner`` (idempotent
+writes, parents first) and ``writeback`` (ids, then the request's outcome).
+
+Failure policy per request:
+
+* a rule violation, or LogiSense / Salesforce refusing a write for a permanent reason: the request is
+  ``Failed`` with every reason in ``Message__c``; nothing is written to LogiSense when validation fails;
+* a transient error (LogiSense 429/5xx after the client's retries, Salesforce lock or limit errors): the
+  request goes back to ``Waiting`` (retried by Airflow, then by later sweeps) until ``max_attempts`` claims,
+  then ``Failed``; the error is re-raised so the unit shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from logisense_sync.clients.logisense import LogiSenseClient, LogiSenseError
+from logisense_sync.clients.salesforce import RequestLimitExceeded, SalesforceClient
+from logisense_sync.errors import FatalError, RetriableError, SyncError
+from logisense_sync.pipelines.opportunity.claim import QueuedRequest, claim_requests, find_candidates, hold
+from logisense_sync.pipelines.opportunity.extract import LogiSenseReferences, read_deal
+from logisense_sync.pipelines.opportunity.provision import CatalogueLookup, Provisioner, plan_deal
+from logisense_sync.pipelines.opportunity.settings import OpportunitySyncSettings
+from logisense_sync.pipelines.opportunity.writeback import finish_request, write_ids
+from logisense_sync.transforms.opportunity import RequestStatus, RequestType, SyncStatus, validate_deal
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Outcome", "RequestOutcome", "claim", "summarize", "sync_request"]
+
+
+class Outcome(StrEnum):
+    """What happened to one request in one run."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RETRY = "retry"
+    SKIPPED = "skipped"
+    WOULD_SYNC = "would_sync"
+    WOULD_FAIL = "would_fail"
+
+
+@dataclass
+class RequestOutcome:
+    """The result of one unit of work (small: it travels through XCom)."""
+
+    request_id: str
+    label: str
+    outcome: Outcome
+    message: str
+    problems: list[str] = field(default_factory=list)
+    logisense: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        return data
+
+
+def claim(
+    sf: SalesforceClient,
+    run_id: str,
+    request_ids: Sequence[str],
+    settings: OpportunitySyncSettings,
+    *,
+    dry_run: bool = False,
+) -> tuple[list[QueuedRequest], list[str]]:
+    """Take the requests this run will work (or, in a dry run, list them without claiming).
+
+    Args:
+        sf: the Salesforce client.
+        run_id: the Airflow run id.
+        request_ids: the ids asked for; empty = the queue.
+        settings: the sync settings.
+        dry_run: read only; claim nothing.
+
+    Returns:
+        (requests to work, notes about ids not taken).
+    """
+    if dry_run:
+        import datetime as dt
+
+        return find_candidates(sf, run_id, request_ids, settings, dt.datetime.now(dt.UTC))
+    return claim_requests(sf, run_id, request_ids, settings)
+
+
+def _failure_message(problems: Sequence[str]) -> str:
+    lines = "\n".join(f"- {p}" for p in problems)
+    return f"Not sent to LogiSense: {len(problems)} problem(s) to fix, then press the button again.\n{lines}"
+
+
+def _refused_message(exc: SyncError) -> str:
+    if isinstance(exc, LogiSenseError):
+        reasons = "; ".join(m for m in exc.messages if "Transaction rolled back" not in m) or str(exc)
+        return (
+            f"LogiSense refused the change: {reasons}. What was created before stays in LogiSense and is "
+            "reused when the request is sent again."
+        )
+    return f"The sync stopped: {exc}"
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, RetriableError | RequestLimitExceeded)
+
+
+def sync_request(
+    sf: SalesforceClient,
+    ls: LogiSenseClient,
+    request_id: str,
+    run_id: str,
+    settings: OpportunitySyncSettings,
+    *,
+    dry_run: bool = False,
+    on_write: Callable[[str, str], None] | None = None,
+) -> RequestOutcome:
+    """Work one request from start to end, in isolation from every other request.
+
+    Args:
+        sf: the Salesforce client.
+        ls: the LogiSense client.
+        request_id: the ``LogiSense_Request__c`` id.
+        run_id: the Airflow run id (the claim holder).
+        settings: the sync settings.
+        dry_run: validate and plan, write nothing anywhere.
+        on_write: called before every LogiSense write (tests inject crashes with it).
+
+    Returns:
+        The outcome (``completed``, ``failed``, ``skipped``, ``would_sync``, ``would_fail``).
+
+    Raises:
+        RetriableError: a transient error; the request went back to ``Waiting`` (or stays ``Processing``
+            under this run's lease when even that write failed) and may be retried.
+        SyncError: a failure that could not even be recorded on the request.
+    """
+    if dry_run:
+        from logisense_sync.pipelines.opportunity.claim import read_requests
+
+        req = read_requests(sf, [request_id]).get(request_id)
+    else:
+        req = hold(sf, request_id, run_id, settings, f"Processing in Airflow run {run_id}.")
+    if req is None:
+        return RequestOutcome(
+            request_id, request_id, Outcome.SKIPPED, "held by another run, finished or gone"
+        )
+    label = req.label
+    opp_id = req.opportunity_id if req.type != RequestType.ACCOUNT else None
+    try:
+        if opp_id and not dry_run:
+            finish_opp = [{"Id": opp_id, "LogiSense_Sync_Status__c": SyncStatus.PROCESSING.value}]
+            from logisense_sync.pipelines.opportunity.writeback import update_rows
+
+            update_rows(sf, "Opportunity", finish_opp)
+        refs = LogiSenseReferences.read(ls)
+        deal, existing = read_deal(sf, ls, req, refs)
+        if req.type == RequestType.ACCOUNT and not deal.account_id:
+            problems = ["The request names no account."]
+        elif req.type is None:
+            problems = ["The request has no Type (Opportunity or Account)."]
+        else:
+            problems = validate_deal(
+                deal, settings.processes, price_tolerance=Decimal(str(settings.price_tolerance))
+            )
+        process = None
+        if deal.opportunity is not None and deal.opportunity.type:
+            process = settings.processes.get(deal.opportunity.type)
+        if not problems:
+            plan, problems = plan_deal(deal, refs, CatalogueLookup(ls), process)
+        if problems:
+            message = _failure_message(problems)
+            if dry_run:
+                return RequestOutcome(request_id, label, Outcome.WOULD_FAIL, message, problems)
+            finish_request(
+                sf, request_id, run_id, RequestStatus.FAILED, message,
+                opportunity_id=opp_id, opportunity_status=SyncStatus.FAILED,
+            )  # fmt: skip
+            logger.info("%s failed validation: %s", label, "; ".join(problems))
+            return RequestOutcome(request_id, label, Outcome.FAILED, message, problems)
+        if dry_run:
+            what = f"{len(plan.accounts)} account(s), {len(deal.contacts)} contact(s), "
+            what += f"{len(plan.lines)} product(s)"
+            how = f" as {process.value}" if process else ""
+            return RequestOutcome(request_id, label, Outcome.WOULD_SYNC, f"Would sync {what}{how}.")
+        result = Provisioner(ls, refs, deal, existing, on_write=on_write).run(plan)
+        write_ids(sf, deal, result)
+        account_ls = result.accounts.get(deal.account_id or "")
+        message = f"Synced to LogiSense (account {account_ls}"
+        if result.price_plan_id is not None:
+            message += f", price plan {result.price_plan_id}"
+        message += f"): {result.summary()}."
+        finish_request(sf, request_id, run_id, RequestStatus.COMPLETED, message)
+        return RequestOutcome(
+            request_id,
+            label,
+            Outcome.COMPLETED,
+            message,
+            logisense={
+                "accounts": result.accounts,
+                "contacts": result.contacts,
+                "price_plan_id": result.price_plan_id,
+                "account_packages": result.account_packages,
+            },
+        )
+    except SyncError as exc:
+        if dry_run:
+            raise
+        if _is_transient(exc):
+            return _transient(sf, req, run_id, settings, exc, opp_id)
+        if isinstance(exc, FatalError):
+            message = _refused_message(exc)
+            finish_request(
+                sf, request_id, run_id, RequestStatus.FAILED, message,
+                opportunity_id=opp_id, opportunity_status=SyncStatus.FAILED,
+            )  # fmt: skip
+            logger.warning("%s failed: %s", label, exc)
+            return RequestOutcome(request_id, label, Outcome.FAILED, message, [str(exc)])
+        raise
+
+
+def _transient(
+    sf: SalesforceClient,
+    req: QueuedRequest,
+    run_id: str,
+    settings: OpportunitySyncSettings,
+    exc: SyncError,
+    opp_id: str | None,
+) -> RequestOutcome:
+    attempts = req.attempts
+    if attempts >= settings.max_attempts:
+        message = (
+            f"Gave up after {attempts} attempts; the last one failed on a temporary problem: {exc}. "
+            "Press the button again when LogiSense and Salesforce are reachable."
+        )
+        finish_request(
+            sf, req.id, run_id, RequestStatus.FAILED, message,
+            opportunity_id=opp_id, opportunity_status=SyncStatus.FAILED,
+        )  # fmt: skip
+        return RequestOutcome(req.id, req.label, Outcome.FAILED, message, [str(exc)])
+    message = f"Temporary problem on attempt {attempts} of {settings.max_attempts}; will retry: {exc}"
+    try:
+        finish_request(
+            sf, req.id, run_id, RequestStatus.WAITING, message,
+            opportunity_id=opp_id, opportunity_status=SyncStatus.WAITING,
+        )  # fmt: skip
+    except SyncError as inner:
+        logger.warning(
+            "%s: could not put the request back to Waiting (%s); it stays Processing until its lease expires",
+            req.label,
+            inner,
+        )
+    raise exc
+
+
+def summarize(outcomes: Sequence[dict[str, Any]], notes: Sequence[str] = ()) -> dict[str, Any]:
+    """Count the outcomes of a run.
+
+    Args:
+        outcomes: :meth:`RequestOutcome.to_dict` results (units that crashed have none).
+        notes: notes from the claim.
+
+    Returns:
+        ``{"counts": {...}, "failed": [...], "notes": [...]}``.
+    """
+    counts: dict[str, int] = {}
+    failed: list[str] = []
+    for item in outcomes:
+        counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
+        if item["outcome"] in (Outcome.FAILED, Outcome.WOULD_FAIL):
+            failed.append(f"{item['label']}: {item['message']}")
+    return {"counts": counts, "failed": failed, "notes": list(notes)}
