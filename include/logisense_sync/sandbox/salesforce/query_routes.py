@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -281,7 +281,8 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         ctx: the sandbox context; ``ctx.schema`` and ``ctx.store`` are read on every request (so a reset that
             replaces them is seen). ``ctx.query_cursors`` / ``ctx.query_jobs`` are set here if absent, so a
             reset can ``clear()`` them.
-        dependencies: FastAPI dependencies for every route (session check and API call counting).
+        dependencies: FastAPI dependencies for every route; defaults to ``Depends(ctx.require_session)``
+            (the Bearer session check that also counts the API call) when the context has one.
 
     Returns:
         An APIRouter with ``/query``, ``/queryAll`` (with paging) and ``/jobs/query`` (Bulk API 2.0).
@@ -294,7 +295,10 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
     except AttributeError:  # a context with __slots__: keep the caches private
         logger.debug("query caches not attached to the sandbox context")
 
-    router = APIRouter(dependencies=list(dependencies))
+    deps = list(dependencies)
+    if not deps and callable(getattr(ctx, "require_session", None)):
+        deps = [Depends(ctx.require_session)]
+    router = APIRouter(dependencies=deps)
     base = "/services/data/v{version}"
 
     def run(version: str, q: str | None, kind: str, request: Request) -> Response:
