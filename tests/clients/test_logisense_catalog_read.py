@@ -1,0 +1,90 @@
+"""read_catalog against the LogiSense sandbox: complete, narrowed by price book, few API calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+from logisense_sync.clients.logisense import LogiSenseClient
+from logisense_sync.extract.catalog import CATALOG_RESOURCES, UnknownPriceBook, read_catalog
+
+
+def _search_calls(sandbox: Any) -> int:
+    by_route: dict[str, int] = sandbox.requests()["by_route"]
+    return sum(n for route, n in by_route.items() if route.endswith("/Search"))
+
+
+def test_the_whole_catalogue_is_read_with_one_search_per_resource(
+    logisense_sandbox: Any, ls_client: LogiSenseClient
+) -> None:
+    logisense_sandbox.seed("demo")
+    state = logisense_sandbox.snapshot()
+    logisense_sandbox.clear_requests()
+
+    catalog = read_catalog(ls_client)
+
+    assert _search_calls(logisense_sandbox) == len(CATALOG_RESOURCES)
+    catalogue_plans = {
+        p["identity"] for p in state["Package/Service/PricePlan"] if p["accountPricePlanId"] is None
+    }
+    expected = {spec.attr: len(state[spec.route]) for spec in CATALOG_RESOURCES}
+    expected["price_plans"] = len(catalogue_plans)
+    for attr, route in (
+        ("recurring_prices", "Package/Service/PricePlan/Recurring"),
+        ("one_time_prices", "Package/Service/PricePlan/OneTime"),
+    ):
+        expected[attr] = sum(1 for r in state[route] if r["packageServicePricePlanId"] in catalogue_plans)
+    assert catalog.row_counts() == expected
+    assert catalog.price_plans["accountPricePlanId"].isna().all()
+    assert catalog.recurring_prices["packageServicePricePlanId"].isin(catalog.price_plans["identity"]).all()
+    assert catalog.price_book_ids is None
+    active = catalog.recurring_prices[catalog.recurring_prices["serviceStatusTypeName"] == "Active"]
+    assert not active.empty
+    assert active["amount"].dtype == "float64"
+
+
+def test_one_price_book_is_read_with_the_standard_book_and_nothing_else(
+    logisense_sandbox: Any, ls_client: LogiSenseClient
+) -> None:
+    logisense_sandbox.seed("demo")
+    books = {b["name"]: b["identity"] for b in ls_client.search("PriceBook")}
+    standard, emea = books["Standard"], books["EMEA"]
+
+    catalog = read_catalog(ls_client, [emea])
+
+    assert catalog.price_book_ids == tuple(sorted({standard, emea}))
+    assert set(catalog.price_books["identity"]) == {standard, emea}
+    for frame in (catalog.frequency_currencies, catalog.price_plans):
+        assert set(frame["priceBookId"]) <= {standard, emea}
+        assert emea in set(frame["priceBookId"])
+    state = logisense_sandbox.snapshot()
+    plans = {
+        p["identity"] for p in state["Package/Service/PricePlan"] if p["priceBookId"] in (standard, emea)
+    }
+    assert set(catalog.price_plans["identity"]) == plans
+    wanted = [
+        r["identity"]
+        for r in state["Package/Service/PricePlan/Recurring"]
+        if r["packageServicePricePlanId"] in plans
+    ]
+    assert sorted(catalog.recurring_prices["identity"]) == sorted(wanted)
+
+
+def test_an_unknown_price_book_is_refused_naming_the_known_ones(
+    logisense_sandbox: Any, ls_client: LogiSenseClient
+) -> None:
+    with pytest.raises(UnknownPriceBook, match=r"\[987654\] do not exist"):
+        read_catalog(ls_client, [987654])
+
+
+def test_small_pages_give_the_same_frames_as_large_ones(
+    logisense_sandbox: Any, ls_client: LogiSenseClient
+) -> None:
+    logisense_sandbox.seed("generated", packages=3, seed=11)
+    big = read_catalog(ls_client)
+    logisense_sandbox.clear_requests()
+    small = read_catalog(ls_client, page_size=97)
+    assert _search_calls(logisense_sandbox) >= len(CATALOG_RESOURCES) + 3  # several resources span pages
+    for name, frame in big.frames().items():
+        pd.testing.assert_frame_equal(small.frames()[name], frame, obj=name)
