@@ -280,6 +280,7 @@ def plan_catalog(
         skipped=records.skipped["PricebookEntry"],
         state=state.get("PricebookEntry"),
     ).assign(part="custom")
+    std_plan = _hold_standard_entries(std_plan, custom_plan, entries.loc[is_std], pe_std_now)
     plans["PricebookEntry"] = pd.concat([std_plan, custom_plan], ignore_index=True)
 
     ps_plan = diff_records(
@@ -340,6 +341,45 @@ def plan_catalog(
     return summary
 
 
+def _pair(keys: pd.Series) -> pd.Series:
+    """``pbe:{book}:{pf}:{CUR}`` → ``{pf}:{CUR}`` (product and currency of an entry key)."""
+    parts = keys.astype(str).str.split(":", n=2)
+    return parts.str[2].astype(object)
+
+
+def _hold_standard_entries(
+    std_plan: pd.DataFrame, custom_plan: pd.DataFrame, std_desired: pd.DataFrame, std_now: pd.DataFrame
+) -> pd.DataFrame:
+    """Keep an inactive standard entry active while custom entries for its product and currency are created.
+
+    Salesforce creates a custom-book entry only when an active standard entry exists for the same product and
+    currency (else ``STANDARD_PRICE_NOT_DEFINED``). A standard entry meant to be inactive (fallback price, or
+    an inactive product) is therefore created active or re-activated (``hold``) before those creates and set
+    inactive again afterwards (``release``). Runs that create no custom entry write none of this.
+    """
+    creates = custom_plan.loc[custom_plan["op"] == "create", KEY]
+    if creates.empty:
+        return std_plan
+    needed = set(_pair(creates))
+    inactive = std_desired.loc[~std_desired["IsActive"].astype(bool)]
+    hold_keys = set(inactive.loc[_pair(inactive[KEY]).isin(needed).to_numpy(), KEY])
+    if not hold_keys:
+        return std_plan
+    plan = std_plan.copy()
+    touched = plan[KEY].isin(hold_keys) & plan["op"].isin(["create", "update"])
+    plan.loc[touched, "IsActive"] = True
+    now_active = std_now.set_index(KEY)["IsActive"].astype(str).str.lower() == "true" if len(std_now) else None
+    untouched = sorted(hold_keys - set(plan.loc[touched, KEY]))
+    hold = [k for k in untouched if now_active is None or not bool(now_active.get(k, False))]
+    extra = [
+        pd.DataFrame({"op": "hold", KEY: hold, "Id": None, "IsActive": True, "changed": "", "drift": False}),
+        pd.DataFrame(
+            {"op": "release", KEY: sorted(hold_keys), "Id": None, "IsActive": False, "changed": "", "drift": False}
+        ),
+    ]
+    return pd.concat([plan, *[e.assign(part="standard") for e in extra if len(e)]], ignore_index=True)
+
+
 # ---------------------------------------------------------------------------------------------- state
 
 
@@ -390,8 +430,10 @@ _STEPS = (
     _Step("Product2", "product", ("create", "update"), "upsert"),
     _Step("PricebookEntry", "standard", ("create",), "upsert"),
     _Step("PricebookEntry", "standard", ("update",), "update"),
+    _Step("PricebookEntry", "standard", ("hold",), "upsert"),
     _Step("PricebookEntry", "custom", ("create",), "upsert"),
     _Step("PricebookEntry", "custom", ("update",), "update"),
+    _Step("PricebookEntry", "standard", ("release",), "upsert"),
     _Step("Product_Service__c", "line", ("create",), "upsert"),
     _Step("Product_Service__c", "line", ("update",), "update"),
     _Step("Product_Service__c", "line", ("delete",), "delete"),
@@ -406,6 +448,8 @@ def _payload(step: _Step, rows: pd.DataFrame) -> pd.DataFrame:
     fields = list(FIELDS[step.obj])
     if step.ops == ("tag",):
         return rows[["Id", KEY]]
+    if step.ops in (("hold",), ("release",)):
+        return rows[[KEY, "IsActive"]]
     if step.method == "upsert":
         extra = [c for c in CREATE_ONLY[step.obj] if c in rows.columns] if "create" in step.ops else []
         return rows[[KEY, *fields, *extra]]
