@@ -454,3 +454,10 @@ def test_keywords_are_case_insensitive_and_parsing_is_cached() -> None:
     q = "sElEcT Id fRoM Account wHeRe Name = 'x' oRdEr bY Name dEsC nUlLs lAsT lImIt 5"
     assert parse(q) is parse(q)
     assert parse(q).limit == 5
+
+
+def test_security_and_locking_clauses_are_accepted_and_ignored(org: Org) -> None:
+    result = org.query(
+        "SELECT Name FROM Account WHERE Name = 'Acme' WITH SECURITY_ENFORCED ORDER BY Name FOR VIEW"
+    )
+    assert names(result) == ["Acme"]

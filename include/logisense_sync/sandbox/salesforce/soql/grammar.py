@@ -5,7 +5,7 @@ from __future__ import annotations
 GRAMMAR = r"""
 start: query
 
-query: "SELECT"i select_list "FROM"i NAME where? group_by? order_by? limit? offset? for_clause?
+query: "SELECT"i select_list "FROM"i NAME where? with_clause? group_by? order_by? limit? offset? for_clause?
 
 select_list: select_item ("," select_item)*
 ?select_item: path                              -> sel_field
@@ -48,6 +48,8 @@ nulls: "NULLS"i NULLS_POS
 limit: "LIMIT"i NUMBER
 offset: "OFFSET"i NUMBER
 for_clause: "FOR"i FOR_WHAT
+with_clause: "WITH"i WITH_WHAT
+WITH_WHAT: "SECURITY_ENFORCED"i | "USER_MODE"i | "SYSTEM_MODE"i
 FOR_WHAT: "VIEW"i | "REFERENCE"i | "UPDATE"i
 
 path: NAME ("." NAME)*

@@ -166,7 +166,8 @@ class _Builder(Transformer[Token, Any]):
             select=select, sobject=str(sobject), sobject_line=sobject.line, sobject_column=sobject.column
         )
         for kind, value in clauses:
-            setattr(q, kind, value)
+            if kind in ("where", "group_by", "order_by", "limit", "offset"):
+                setattr(q, kind, value)
         return q
 
     def select_list(self, *items: Any) -> list[Any]:
@@ -285,6 +286,9 @@ class _Builder(Transformer[Token, Any]):
 
     def for_clause(self, _what: Token) -> tuple[str, None]:
         return ("for_clause", None)
+
+    def with_clause(self, _what: Token) -> tuple[str, None]:
+        return ("with_clause", None)
 
 
 def _non_negative_int(tok: Token, clause: str) -> int:

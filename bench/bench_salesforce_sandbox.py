@@ -1,0 +1,282 @@
+"""Benchmark: the Salesforce sandbox under the two loads the pipelines put on it.
+
+(a) a 100,000-row Bulk API 2.0 upsert into PricebookEntry by ``LogiSense_Id__c`` (10 custom price books x
+    2,500 products x 4 currencies; the products and their standard entries are created first, untimed), run
+    twice: the first pass creates every entry, the second updates them all;
+(b) a 50,000-row SOQL query (with a parent field, ``Product2.LogiSense_Id__c``) read through
+    ``nextRecordsUrl`` pages with simple-salesforce ``query_all_iter``.
+
+The sandbox runs in a subprocess (``logisense-sync sandbox`` on free ports, a temporary data dir); the client
+is unmodified simple-salesforce in this process. Printed per phase: wall time, rows/s, and the peak RSS of the
+sandbox process and of this (the client) process, sampled every 10 ms with psutil.
+
+Run: ``.venv/bin/python -m bench.bench_salesforce_sandbox [--products 2500] [--pricebooks 10]``
+(``make bench`` runs it too; it is never part of the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+from logisense_sync.clients.soql import format_soql
+from simple_salesforce import Salesforce
+
+CURRENCIES = ("USD", "EUR", "GBP", "CAD")
+CONSUMER_KEY, CONSUMER_SECRET = "sandbox-client", "sandbox-secret"
+MB = 1024 * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Sandbox:
+    url: str
+    port: int
+    ca: Path
+    process: psutil.Process
+
+
+@contextmanager
+def running_sandbox() -> Iterator[Sandbox]:
+    """Start ``logisense-sync sandbox`` on free ports in a temporary data dir; stop it afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-salesforce-"))
+    port = _free_port()
+    exe = shutil.which("logisense-sync", path=str(Path(sys.executable).parent)) or "logisense-sync"
+    command = [
+        exe, "sandbox", "--data-dir", str(data_dir), "--seed", "empty",
+        "--salesforce-port", str(port), "--logisense-port", str(_free_port()),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ca = data_dir / "ca.pem"
+    url = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                err = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"logisense-sync sandbox exited with {process.returncode}: {err[-2000:]}")
+            if ca.exists():
+                try:
+                    requests.get(f"{url}/__sandbox__/requests", verify=str(ca), timeout=2).raise_for_status()
+                    break
+                except requests.RequestException:
+                    pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the sandbox did not start within 60 s")
+            time.sleep(0.2)
+        yield Sandbox(url, port, ca, psutil.Process(process.pid))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class PeakRss:
+    """Samples the RSS of some processes every 10 ms while a block runs."""
+
+    def __init__(self, **processes: psutil.Process) -> None:
+        self.processes = processes
+        self.peak = dict.fromkeys(processes, 0)
+        self.start = dict.fromkeys(processes, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for name, proc in self.processes.items():
+            with suppress(psutil.Error):
+                self.peak[name] = max(self.peak[name], proc.memory_info().rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self._sample()
+
+    def __enter__(self) -> PeakRss:
+        gc.collect()
+        for name, proc in self.processes.items():
+            self.start[name] = self.peak[name] = proc.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+@dataclass
+class Figure:
+    phase: str
+    rows: int
+    seconds: float
+    peaks: dict[str, int]
+    starts: dict[str, int]
+
+    def line(self) -> str:
+        rate = self.rows / self.seconds if self.seconds else float("inf")
+        mem = "  ".join(
+            f"{name} peak {peak / MB:7.1f} MB (+{(peak - self.starts[name]) / MB:6.1f})"
+            for name, peak in self.peaks.items()
+        )
+        return f"{self.phase:<34} {self.rows:>8,} rows {self.seconds:8.2f} s {rate:>10,.0f} rows/s  {mem}"
+
+
+@contextmanager
+def measured(phase: str, rows: int, sandbox: Sandbox, figures: list[Figure]) -> Iterator[None]:
+    with PeakRss(sandbox=sandbox.process, client=psutil.Process()) as rss:
+        started = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - started
+    figure = Figure(phase, rows, elapsed, rss.peak, rss.start)
+    figures.append(figure)
+    print(figure.line(), flush=True)
+
+
+def _check_jobs(results: list[dict[str, Any]], expected: int, what: str) -> None:
+    processed = sum(int(r["numberRecordsProcessed"]) for r in results)
+    failed = sum(int(r["numberRecordsFailed"]) for r in results)
+    if processed != expected or failed:
+        msg = f"{what}: {processed} processed, {failed} failed (expected {expected} processed, 0 failed)"
+        raise RuntimeError(msg)
+
+
+def run(products: int, pricebooks: int, query_rows: int) -> list[Figure]:
+    """Run both phases against a fresh sandbox; return the figures."""
+    figures: list[Figure] = []
+    with running_sandbox() as sandbox:
+        os.environ["REQUESTS_CA_BUNDLE"] = str(sandbox.ca)
+        sf = Salesforce(
+            consumer_key=CONSUMER_KEY,
+            consumer_secret=CONSUMER_SECRET,
+            domain=f"127.0.0.1:{sandbox.port}/services/oauth2/token#",
+        )
+        # -- setup (untimed beyond its own line): products, standard entries, custom price books
+        standard = sf.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")["records"][0]["Id"]
+        product_rows = [
+            {
+                "Name": f"Bench plan {i:05d}",
+                "ProductCode": f"B{i:05d}",
+                "IsActive": "true",
+                "LogiSense_Id__c": f"PF-{i}",
+            }
+            for i in range(products)
+        ]
+        with measured("setup: Product2 bulk2 upsert", products, sandbox, figures):
+            _check_jobs(
+                sf.bulk2.Product2.upsert(records=product_rows, external_id_field="LogiSense_Id__c", wait=0.2),
+                products,
+                "Product2 upsert",
+            )
+        product_ids = {
+            r["LogiSense_Id__c"]: r["Id"]
+            for r in sf.query_all_iter(
+                "SELECT Id, LogiSense_Id__c FROM Product2 WHERE LogiSense_Id__c LIKE 'PF-%'"
+            )
+        }
+        standard_rows = [
+            {
+                "Pricebook2Id": standard,
+                "Product2Id": product_ids[f"PF-{i}"],
+                "CurrencyIsoCode": currency,
+                "UnitPrice": "10.0",
+                "IsActive": "true",
+            }
+            for i in range(products)
+            for currency in CURRENCIES
+        ]
+        with measured("setup: standard entries bulk2 insert", len(standard_rows), sandbox, figures):
+            _check_jobs(
+                sf.bulk2.PricebookEntry.insert(records=standard_rows, wait=0.2),
+                len(standard_rows),
+                "standard entries",
+            )
+        book_ids = [
+            sf.Pricebook2.create({"Name": f"Bench book {b}", "IsActive": True, "LogiSense_Id__c": f"BB-{b}"})[
+                "id"
+            ]
+            for b in range(pricebooks)
+        ]
+        entries = [
+            {
+                "LogiSense_Id__c": f"BE-{b}-{i}-{currency}",
+                "Pricebook2Id": book,
+                "Product2Id": product_ids[f"PF-{i}"],
+                "CurrencyIsoCode": currency,
+                "UnitPrice": f"{12 + b}.5",
+                "IsActive": "true",
+            }
+            for b, book in enumerate(book_ids)
+            for i in range(products)
+            for currency in CURRENCIES
+        ]
+        # -- (a) the timed upsert: first pass creates, second pass updates
+        for label, price in (("create", None), ("update", "99.0")):
+            if price is not None:
+                entries = [{**e, "UnitPrice": price} for e in entries]
+            with measured(f"(a) PricebookEntry bulk2 upsert {label}", len(entries), sandbox, figures):
+                _check_jobs(
+                    sf.bulk2.PricebookEntry.upsert(
+                        records=entries, external_id_field="LogiSense_Id__c", wait=0.2
+                    ),
+                    len(entries),
+                    f"PricebookEntry upsert ({label})",
+                )
+        # -- (b) the timed query: query_rows entries with a parent field, paged through nextRecordsUrl
+        per_book = products * len(CURRENCIES)
+        books = max(1, query_rows // per_book)
+        soql = format_soql(
+            "SELECT Id, LogiSense_Id__c, UnitPrice, CurrencyIsoCode, IsActive, Product2.LogiSense_Id__c"
+            " FROM PricebookEntry WHERE Pricebook2Id IN {}",
+            book_ids[:books],
+        )
+        expected = books * per_book
+        with measured("(b) SOQL query_all_iter (2,000/page)", expected, sandbox, figures):
+            count = sum(1 for _ in sf.query_all_iter(soql))
+        if count != expected:
+            msg = f"query returned {count} rows, expected {expected}"
+            raise RuntimeError(msg)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--products", type=int, default=2500)
+    parser.add_argument("--pricebooks", type=int, default=10)
+    parser.add_argument("--query-rows", type=int, default=50_000)
+    args = parser.parse_args(argv if argv is not None else [])
+    upsert_rows = args.pricebooks * args.products * len(CURRENCIES)
+    print(
+        f"Salesforce sandbox: {upsert_rows:,}-row PricebookEntry upsert,"
+        f" {args.query_rows:,}-row SOQL query (peak RSS sampled every 10 ms)",
+        flush=True,
+    )
+    run(args.products, args.pricebooks, args.query_rows)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
