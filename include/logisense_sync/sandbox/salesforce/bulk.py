@@ -1,0 +1,734 @@
+"""Bulk API 2.0 ingest jobs (CSV) and Bulk API 1.0 jobs with JSON content (what SalesforceBulkOperator uses).
+
+Jobs are processed synchronously: 2.0 ingest on `{"state":"UploadComplete"}`, 1.0 batches on upload, so a
+client's first poll already sees `JobComplete` / `Completed`. A whole job runs in one store transaction
+(one batched SQLite write), each record in its own savepoint. Jobs live in memory (not across restarts).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from logisense_sync.sandbox.salesforce import ids
+from logisense_sync.sandbox.salesforce.auth import Session, check_version
+from logisense_sync.sandbox.salesforce.errors import BulkV1Error, SalesforceApiError
+from logisense_sync.sandbox.salesforce.rest import fault_error, parse_json
+from logisense_sync.sandbox.salesforce.schema import SObject
+from logisense_sync.sandbox.salesforce.store import now_iso
+
+if TYPE_CHECKING:
+    from logisense_sync.sandbox.salesforce.app import SandboxContext
+
+DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
+LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
+OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
+V1_OPERATIONS = (*OPERATIONS, "query", "queryAll")
+TERMINAL = ("JobComplete", "Failed", "Aborted")
+
+
+def _bad_job(status: int, message: str, code: str = "INVALIDJOB") -> SalesforceApiError:
+    return SalesforceApiError(status, code, message)
+
+
+@dataclass
+class IngestJob:
+    """A Bulk API 2.0 ingest job and its results."""
+
+    id: str
+    operation: str
+    object: str
+    external_id: str | None
+    delimiter: str
+    line_ending: str
+    api_version: float
+    created_by: str
+    created: str
+    state: str = "Open"
+    error_message: str | None = None
+    data: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    successes: list[tuple[str, bool, list[str]]] = field(default_factory=list)
+    failures: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    unprocessed: list[list[str]] = field(default_factory=list)
+    modstamp: str = ""
+    processing_ms: int = 0
+
+    def info(self) -> dict[str, Any]:
+        """The JobInfo JSON."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "operation": self.operation,
+            "object": self.object,
+            "createdById": self.created_by,
+            "createdDate": self.created,
+            "systemModstamp": self.modstamp or self.created,
+            "state": self.state,
+            "externalIdFieldName": self.external_id,
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": self.api_version,
+            "jobType": "V2Ingest",
+            "contentUrl": f"services/data/v{self.api_version:.1f}/jobs/ingest/{self.id}/batches",
+            "lineEnding": self.line_ending,
+            "columnDelimiter": self.delimiter,
+            "numberRecordsProcessed": len(self.successes) + len(self.failures),
+            "numberRecordsFailed": len(self.failures),
+            "retries": 0,
+            "totalProcessingTime": self.processing_ms,
+            "apiActiveProcessingTime": self.processing_ms,
+            "apexProcessingTime": 0,
+        }
+        if self.error_message:
+            body["errorMessage"] = self.error_message
+        return body
+
+
+@dataclass
+class V1Batch:
+    """A Bulk API 1.0 batch."""
+
+    id: str
+    job_id: str
+    created: str
+    request: Any
+    state: str = "Queued"
+    state_message: str | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    query_records: list[dict[str, Any]] | None = None
+    processed: int = 0
+    failed: int = 0
+
+    def info(self) -> dict[str, Any]:
+        """The BatchInfo JSON."""
+        return {
+            "apexProcessingTime": 0,
+            "apiActiveProcessingTime": 0,
+            "createdDate": self.created,
+            "id": self.id,
+            "jobId": self.job_id,
+            "numberRecordsFailed": self.failed,
+            "numberRecordsProcessed": self.processed,
+            "state": self.state,
+            "stateMessage": self.state_message,
+            "systemModstamp": self.created,
+            "totalProcessingTime": 0,
+        }
+
+
+@dataclass
+class V1Job:
+    """A Bulk API 1.0 job."""
+
+    id: str
+    operation: str
+    object: str
+    external_id: str | None
+    concurrency: str
+    content_type: str
+    api_version: float
+    created_by: str
+    created: str
+    state: str = "Open"
+    batches: dict[str, V1Batch] = field(default_factory=dict)
+
+    def info(self) -> dict[str, Any]:
+        """The JobInfo JSON."""
+        states = [b.state for b in self.batches.values()]
+        return {
+            "apexProcessingTime": 0,
+            "apiActiveProcessingTime": 0,
+            "apiVersion": self.api_version,
+            "assignmentRuleId": None,
+            "concurrencyMode": self.concurrency,
+            "contentType": self.content_type,
+            "createdById": self.created_by,
+            "createdDate": self.created,
+            "externalIdFieldName": self.external_id,
+            "fastPathEnabled": False,
+            "id": self.id,
+            "numberBatchesCompleted": states.count("Completed"),
+            "numberBatchesFailed": states.count("Failed"),
+            "numberBatchesInProgress": states.count("InProgress"),
+            "numberBatchesQueued": states.count("Queued"),
+            "numberBatchesTotal": len(states),
+            "numberRecordsFailed": sum(b.failed for b in self.batches.values()),
+            "numberRecordsProcessed": sum(b.processed for b in self.batches.values()),
+            "numberRetries": 0,
+            "object": self.object,
+            "operation": self.operation,
+            "state": self.state,
+            "systemModstamp": self.created,
+            "totalProcessingTime": 0,
+        }
+
+
+class BulkApi:
+    """Bulk job state and processing."""
+
+    def __init__(self, ctx: SandboxContext) -> None:
+        self.ctx = ctx
+        self.jobs: dict[str, IngestJob] = {}
+        self.v1_jobs: dict[str, V1Job] = {}
+        self._lock = threading.Lock()
+        self._counter = itertools.count(int(time.time()) % 1_000_000 * 1000)
+        self._batches = 0
+
+    def usage(self) -> dict[str, int]:
+        """Counters for /limits."""
+        return {"batches": self._batches}
+
+    def reset(self) -> None:
+        """Forget every job."""
+        with self._lock:
+            self.jobs.clear()
+            self.v1_jobs.clear()
+            self._batches = 0
+
+    def _new_id(self, prefix: str) -> str:
+        return ids.make_id(prefix, next(self._counter))
+
+    def _sobject(self, name: Any) -> SObject | None:
+        return self.ctx.schema.sobject(str(name)) if name else None
+
+    # ------------------------------------------------------------------ Bulk 2.0 ingest
+
+    def create_job(self, body: Any, version: str, session: Session) -> IngestJob:
+        """`POST /jobs/ingest`."""
+        if not isinstance(body, dict):
+            raise _bad_job(400, "Invalid job: the request body must be a JSON object")
+        so = self._sobject(body.get("object"))
+        operation = body.get("operation")
+        if operation not in OPERATIONS:
+            raise _bad_job(400, f"Invalid operation: {operation}", "INVALIDJOB" if operation else "API_ERROR")
+        if so is None:
+            raise _bad_job(400, f"Unable to find object: {body.get('object')}")
+        external_id = body.get("externalIdFieldName")
+        if operation == "upsert":
+            if not external_id:
+                raise _bad_job(400, "External ID was blank for upsert")
+            f = so.field(str(external_id))
+            if f is None or not (f.external_id or f.id_lookup):
+                raise _bad_job(
+                    400,
+                    f"Field name provided, {external_id} does not match an External ID, Salesforce Id, or "
+                    f"indexed field for {so.name}",
+                )
+            external_id = f.name
+        delimiter = body.get("columnDelimiter") or "COMMA"
+        line_ending = body.get("lineEnding") or "LF"
+        if delimiter not in DELIMITERS:
+            raise _bad_job(400, f"Invalid column delimiter: {delimiter}")
+        if line_ending not in LINE_ENDINGS:
+            raise _bad_job(400, f"Invalid line ending: {line_ending}")
+        if (body.get("contentType") or "CSV") != "CSV":
+            raise _bad_job(400, f"Invalid content type: {body.get('contentType')}")
+        job = IngestJob(
+            id=self._new_id("750"),
+            operation=str(operation),
+            object=so.name,
+            external_id=external_id if operation == "upsert" else None,
+            delimiter=delimiter,
+            line_ending=line_ending,
+            api_version=float(version),
+            created_by=session.user_id,
+            created=now_iso(),
+        )
+        with self._lock:
+            self.jobs[job.id] = job
+        return job
+
+    def job(self, job_id: str) -> IngestJob:
+        """The ingest job, or 404."""
+        job = self.jobs.get(ids.normalize(job_id) or job_id)
+        if job is None:
+            raise SalesforceApiError(404, "NOT_FOUND", "The requested resource does not exist")
+        return job
+
+    def upload(self, job_id: str, data: bytes) -> None:
+        """`PUT /jobs/ingest/{id}/batches`."""
+        job = self.job(job_id)
+        if job.state != "Open":
+            raise SalesforceApiError(
+                409,
+                "INVALIDJOBSTATE",
+                f"Batch data can only be uploaded when the job is Open (it is {job.state})",
+            )
+        try:
+            job.data.append(data.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise _bad_job(400, "The CSV data is not valid UTF-8", "ClientInputError") from None
+
+    def set_state(self, job_id: str, body: Any, path: str) -> IngestJob:
+        """`PATCH /jobs/ingest/{id}`: UploadComplete (processes the job now) or Aborted."""
+        job = self.job(job_id)
+        state = body.get("state") if isinstance(body, dict) else None
+        if state == "Aborted":
+            if job.state in TERMINAL:
+                raise SalesforceApiError(400, "INVALIDJOBSTATE", f"Job is already {job.state}")
+            job.state = "Aborted"
+            job.modstamp = now_iso()
+            return job
+        if state != "UploadComplete":
+            raise SalesforceApiError(400, "INVALIDJOBSTATE", f"Invalid state change to {state}")
+        if job.state != "Open":
+            raise SalesforceApiError(400, "INVALIDJOBSTATE", f"Job is not Open (it is {job.state})")
+        job.state = "UploadComplete"
+        started = time.monotonic()
+        self._process(job, path)
+        job.processing_ms = int((time.monotonic() - started) * 1000)
+        job.modstamp = now_iso()
+        return job
+
+    def _rows(self, job: IngestJob) -> list[list[str]]:
+        text = "".join(job.data)
+        if not text.strip():
+            return []
+        first_break = text.find("\n")
+        if first_break >= 0:
+            crlf = first_break > 0 and text[first_break - 1] == "\r"
+            if crlf != (job.line_ending == "CRLF"):
+                msg = (
+                    "ClientInputError : LineEnding is invalid on user data. "
+                    f"Current LineEnding setting is {job.line_ending}"
+                )
+                raise ValueError(msg)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[job.delimiter])
+        return [row for row in reader if row]
+
+    def _process(self, job: IngestJob, path: str) -> None:
+        store = self.ctx.store
+        so = self.ctx.schema.sobject(job.object)
+        assert so is not None
+        try:
+            rows = self._rows(job)
+        except (ValueError, csv.Error) as exc:
+            job.state, job.error_message = "Failed", str(exc)
+            return
+        if not rows:
+            job.state = "JobComplete"
+            return
+        header, data_rows = rows[0], rows[1:]
+        job.header = header
+        problem = self._check_header(so, job, header)
+        if problem:
+            job.state, job.error_message = "Failed", problem
+            job.unprocessed = data_rows
+            return
+        width = len(header)
+        id_col = next((i for i, h in enumerate(header) if h.lower() == "id"), None)
+        ext_col = (
+            next((i for i, h in enumerate(header) if h.lower() == (job.external_id or "").lower()), None)
+            if job.operation == "upsert"
+            else None
+        )
+        fault = self.ctx.control.take_record_fault("PATCH", path)
+        control = self.ctx.control
+        with store.transaction():
+            for row in data_rows:
+                if len(row) != width:
+                    message = (
+                        f"TooManyFields:Too many fields in row: {len(row)} (header has {width}) --"
+                        if len(row) > width
+                        else f"INVALID_FIELD:Row has {len(row)} fields, the header has {width}: --"
+                    )
+                    job.failures.append(("", message, row))
+                    continue
+                values = dict(zip(header, row, strict=True))
+                try:
+                    if fault is not None and control.should_fail_record(fault):
+                        raise fault_error(fault)
+                    with store.savepoint():
+                        record_id, created = self._apply(job, so, values, id_col, ext_col, row)
+                except SalesforceApiError as exc:
+                    failed_id = (
+                        row[id_col]
+                        if id_col is not None and job.operation in ("update", "delete", "hardDelete")
+                        else ""
+                    )
+                    job.failures.append((failed_id, exc.bulk_error(), row))
+                    continue
+                job.successes.append((record_id, created, row))
+        job.state = "JobComplete"
+
+    def _check_header(self, so: SObject, job: IngestJob, header: list[str]) -> str | None:
+        seen: set[str] = set()
+        for column in header:
+            if column.lower() in seen:
+                return f"InvalidBatch : Duplicate field name: {column}"
+            seen.add(column.lower())
+            if "." in column:
+                rel, _, ext = column.partition(".")
+                f = so.relationship(rel)
+                target = self.ctx.schema.sobject(f.reference_to[0]) if f else None
+                ef = target.field(ext) if target else None
+                if f is None or ef is None or not (ef.external_id or ef.id_lookup):
+                    return f"InvalidBatch : Field name not found : {column}"
+            elif so.field(column) is None:
+                return f"InvalidBatch : Field name not found : {column}"
+        if job.operation in ("update", "delete", "hardDelete") and "id" not in seen:
+            return "InvalidBatch : Field name not found : Id"
+        if job.operation == "upsert" and (job.external_id or "").lower() not in seen:
+            return f"InvalidBatch : Field name not found : {job.external_id}"
+        return None
+
+    def _apply(
+        self,
+        job: IngestJob,
+        so: SObject,
+        values: dict[str, str],
+        id_col: int | None,
+        ext_col: int | None,
+        row: list[str],
+    ) -> tuple[str, bool]:
+        dml = self.ctx.dml
+        op = job.operation
+        if op == "insert":
+            return dml.insert(so, values, csv=True), True
+        if op == "upsert":
+            assert ext_col is not None
+            assert job.external_id is not None
+            ext_value = row[ext_col]
+            body = {k: v for k, v in values.items() if k.lower() != job.external_id.lower()}
+            return dml.upsert(so, job.external_id, ext_value, body, csv=True)  # type: ignore[no-any-return]
+        assert id_col is not None
+        record_id = row[id_col]
+        if op == "update":
+            body = {k: v for i, (k, v) in enumerate(values.items()) if i != id_col}
+            return dml.update(record_id, body, sobject=so, csv=True), False
+        return dml.delete(record_id, sobject=so), False
+
+    def results_csv(self, job_id: str, kind: str) -> str:
+        """`successfulResults` / `failedResults` / `unprocessedRecords` as CSV in the job's format."""
+        job = self.job(job_id)
+        out = io.StringIO()
+        writer = csv.writer(
+            out,
+            delimiter=DELIMITERS[job.delimiter],
+            lineterminator=LINE_ENDINGS[job.line_ending],
+            quoting=csv.QUOTE_MINIMAL,
+        )
+        if kind == "successfulResults":
+            writer.writerow(["sf__Id", "sf__Created", *job.header])
+            for record_id, created, row in job.successes:
+                writer.writerow([record_id, "true" if created else "false", *row])
+        elif kind == "failedResults":
+            writer.writerow(["sf__Id", "sf__Error", *job.header])
+            for record_id, error, row in job.failures:
+                writer.writerow([record_id, error, *row])
+        else:
+            if job.header:
+                writer.writerow(job.header)
+            for row in job.unprocessed:
+                writer.writerow(row)
+        return out.getvalue()
+
+    # ------------------------------------------------------------------ Bulk 1.0
+
+    def v1_create_job(self, body: Any, version: str, session: Session) -> V1Job:
+        """`POST /services/async/{v}/job`."""
+        if not isinstance(body, dict):
+            raise BulkV1Error(400, "InvalidJob", "Unable to parse job")
+        operation = body.get("operation")
+        if operation not in V1_OPERATIONS:
+            raise BulkV1Error(400, "InvalidJob", f"Invalid operation: {operation}")
+        so = self._sobject(body.get("object"))
+        if so is None:
+            raise BulkV1Error(
+                400, "InvalidEntity", f"Entity '{body.get('object')}' is not supported by the Bulk API."
+            )
+        external_id = body.get("externalIdFieldName")
+        if operation == "upsert":
+            f = so.field(str(external_id or ""))
+            if f is None or not (f.external_id or f.id_lookup):
+                raise BulkV1Error(
+                    400, "InvalidJob", f"External ID was blank or invalid for {so.name}: {external_id}"
+                )
+            external_id = f.name
+        mode = body.get("concurrencyMode", "Parallel")
+        concurrency = "Serial" if mode in (1, True, "Serial") else "Parallel"
+        job = V1Job(
+            id=self._new_id("750"),
+            operation=str(operation),
+            object=so.name,
+            external_id=external_id if operation == "upsert" else None,
+            concurrency=concurrency,
+            content_type=str(body.get("contentType") or "JSON"),
+            api_version=float(version),
+            created_by=session.user_id,
+            created=now_iso(),
+        )
+        with self._lock:
+            self.v1_jobs[job.id] = job
+        return job
+
+    def v1_job(self, job_id: str) -> V1Job:
+        """The 1.0 job, or InvalidJob."""
+        job = self.v1_jobs.get(ids.normalize(job_id) or job_id)
+        if job is None:
+            raise BulkV1Error(400, "InvalidJob", f"Invalid job id: {job_id}")
+        return job
+
+    def v1_batch(self, job_id: str, batch_id: str) -> V1Batch:
+        """A batch of a 1.0 job, or InvalidBatch."""
+        batch = self.v1_job(job_id).batches.get(ids.normalize(batch_id) or batch_id)
+        if batch is None:
+            raise BulkV1Error(400, "InvalidBatch", f"Invalid batch id: {batch_id}")
+        return batch
+
+    def v1_set_state(self, job_id: str, body: Any) -> V1Job:
+        """`POST job/{id}` with `{"state": "Closed" | "Aborted"}`."""
+        job = self.v1_job(job_id)
+        state = body.get("state") if isinstance(body, dict) else None
+        if state not in ("Closed", "Aborted"):
+            raise BulkV1Error(400, "InvalidJobState", f"Invalid state: {state}")
+        if job.state != "Open":
+            raise BulkV1Error(400, "InvalidJobState", f"Job is {job.state}")
+        job.state = str(state)
+        return job
+
+    def v1_add_batch(self, job_id: str, raw: bytes, path: str) -> V1Batch:
+        """`POST job/{id}/batch`: processed at once."""
+        job = self.v1_job(job_id)
+        if job.state != "Open":
+            raise BulkV1Error(400, "InvalidJobState", f"Job {job.id} is not open")
+        self._batches += 1
+        if job.operation in ("query", "queryAll"):
+            text = raw.decode("utf-8")
+            batch = V1Batch(self._new_id("751"), job.id, now_iso(), text)
+            job.batches[batch.id] = batch
+            self._v1_query(job, batch, text)
+            return batch
+        try:
+            payload = parse_json(raw)
+        except SalesforceApiError:
+            payload = None
+        batch = V1Batch(self._new_id("751"), job.id, now_iso(), payload)
+        job.batches[batch.id] = batch
+        if not isinstance(payload, list):
+            batch.state, batch.state_message = (
+                "Failed",
+                "InvalidBatch : Failed to parse JSON: expected an array of records",
+            )
+            return batch
+        so = self.ctx.schema.sobject(job.object)
+        assert so is not None
+        fault = self.ctx.control.take_record_fault("POST", path)
+        control, store = self.ctx.control, self.ctx.store
+        with store.transaction():
+            for item in payload:
+                try:
+                    if not isinstance(item, dict):
+                        raise SalesforceApiError(400, "INVALID_FIELD", "Each record must be a JSON object")
+                    if fault is not None and control.should_fail_record(fault):
+                        raise fault_error(fault)
+                    with store.savepoint():
+                        record_id, created = self._v1_apply(job, so, item)
+                    batch.results.append({"success": True, "created": created, "id": record_id, "errors": []})
+                except SalesforceApiError as exc:
+                    batch.failed += 1
+                    batch.results.append(
+                        {"success": False, "created": False, "id": None, "errors": [exc.record_error()]}
+                    )
+                batch.processed += 1
+        batch.state = "Completed"
+        return batch
+
+    def _v1_apply(self, job: V1Job, so: SObject, item: dict[str, Any]) -> tuple[str, bool]:
+        dml = self.ctx.dml
+        values = {k: v for k, v in item.items() if k != "attributes"}
+        op = job.operation
+        if op == "insert":
+            return dml.insert(so, values), True
+        if op == "upsert":
+            assert job.external_id is not None
+            key = next((k for k in values if k.lower() == job.external_id.lower()), None)
+            ext_value = values.pop(key) if key else None
+            return dml.upsert(so, job.external_id, ext_value, values)  # type: ignore[no-any-return]
+        key = next((k for k in values if k.lower() == "id"), None)
+        if key is None:
+            raise SalesforceApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call")
+        record_id = values.pop(key)
+        if op == "update":
+            return dml.update(record_id, values, sobject=so), False
+        return dml.delete(record_id, sobject=so), False
+
+    def _v1_query(self, job: V1Job, batch: V1Batch, soql: str) -> None:
+        try:
+            from logisense_sync.sandbox.salesforce import soql as soql_engine
+        except ImportError:
+            batch.state, batch.state_message = (
+                "Failed",
+                "InvalidBatch : SOQL is not available in this sandbox",
+            )
+            return
+        try:
+            result = soql_engine.execute(  # type: ignore[attr-defined]
+                soql, self.ctx.schema, self.ctx.store, include_deleted=job.operation == "queryAll"
+            )
+        except SalesforceApiError as exc:
+            batch.state, batch.state_message = "Failed", f"InvalidBatch : {exc.message}"
+            return
+        except Exception as exc:  # noqa: BLE001 - the SOQL engine's own error types become a failed batch
+            batch.state, batch.state_message = "Failed", f"InvalidBatch : {getattr(exc, 'message', str(exc))}"
+            return
+        batch.query_records = list(result.records)
+        batch.processed = len(batch.query_records)
+        batch.state = "Completed"
+
+
+def _v1_session(ctx: SandboxContext) -> Callable[[Request], Session]:
+    def dependency(request: Request) -> Session:
+        token = (
+            request.headers.get("x-sfdc-session")
+            or request.headers.get("authorization", "").partition(" ")[2]
+        )
+        session = ctx.auth.session_for(token.strip())
+        if session is None:
+            raise BulkV1Error(400, "InvalidSessionId", "Invalid session id")
+        try:
+            ctx.auth.count_call()
+        except SalesforceApiError as exc:
+            raise BulkV1Error(403, "ExceededQuota", exc.message) from None
+        return session
+
+    return dependency
+
+
+def build_bulk_router(ctx: SandboxContext) -> APIRouter:
+    """Bulk API 2.0 ingest routes and Bulk API 1.0 routes."""
+    api = BulkApi(ctx)
+    ctx.bulk = api
+    router = APIRouter()
+    session = Depends(ctx.auth.require_session)
+    v1_session = Depends(_v1_session(ctx))
+    base = "/services/data/v{version}/jobs/ingest"
+
+    async def run(fn: Callable[..., Any], *args: Any) -> Any:
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+    @router.post(base)
+    @router.post(base + "/")
+    async def create(version: str, request: Request, s: Session = session) -> JSONResponse:
+        job = api.create_job(parse_json(await request.body()), version, s)
+        return JSONResponse(job.info())
+
+    @router.get(base)
+    @router.get(base + "/")
+    def list_jobs(version: str, _: Session = session) -> JSONResponse:
+        records = [j.info() for j in api.jobs.values()]
+        return JSONResponse({"done": True, "records": records, "nextRecordsUrl": None})
+
+    @router.put(base + "/{job_id}/batches")
+    @router.put(base + "/{job_id}/batches/")
+    async def upload(version: str, job_id: str, request: Request, _: Session = session) -> Response:
+        api.upload(job_id, await request.body())
+        return Response(status_code=201)
+
+    @router.patch(base + "/{job_id}")
+    @router.patch(base + "/{job_id}/")
+    async def patch(version: str, job_id: str, request: Request, _: Session = session) -> JSONResponse:
+        body = parse_json(await request.body())
+        job = await run(api.set_state, job_id, body, request.url.path)
+        return JSONResponse(job.info())
+
+    @router.get(base + "/{job_id}")
+    @router.get(base + "/{job_id}/")
+    def get_job(version: str, job_id: str, _: Session = session) -> JSONResponse:
+        return JSONResponse(api.job(job_id).info())
+
+    @router.delete(base + "/{job_id}")
+    @router.delete(base + "/{job_id}/")
+    def delete_job(version: str, job_id: str, _: Session = session) -> Response:
+        job = api.job(job_id)
+        if job.state not in (*TERMINAL, "UploadComplete"):
+            raise SalesforceApiError(400, "INVALIDJOBSTATE", "Only jobs in a terminal state can be deleted")
+        with api._lock:
+            api.jobs.pop(job.id, None)
+        return Response(status_code=204)
+
+    for kind in ("successfulResults", "failedResults", "unprocessedRecords"):
+
+        def results(version: str, job_id: str, _: Session = session, kind: str = kind) -> Response:
+            job = api.job(job_id)
+            if job.state not in TERMINAL:
+                raise SalesforceApiError(
+                    400, "INVALIDJOBSTATE", f"Job {job.id} is not complete ({job.state})"
+                )
+            return Response(api.results_csv(job_id, kind), media_type="text/csv; charset=UTF-8")
+
+        router.add_api_route(base + "/{job_id}/" + kind, results, methods=["GET"])
+        router.add_api_route(base + "/{job_id}/" + kind + "/", results, methods=["GET"])
+
+    # ---------------------------------------------------------------- Bulk 1.0
+    v1 = "/services/async/{version}/job"
+
+    def check(version: str) -> None:
+        try:
+            check_version(version)
+        except SalesforceApiError:
+            raise BulkV1Error(400, "InvalidVersion", f"Invalid API version: {version}") from None
+
+    @router.post(v1)
+    @router.post(v1 + "/")
+    async def v1_create(version: str, request: Request, s: Session = v1_session) -> JSONResponse:
+        check(version)
+        return JSONResponse(
+            api.v1_create_job(parse_json(await request.body()), version, s).info(), status_code=201
+        )
+
+    @router.get(v1 + "/{job_id}")
+    def v1_get(version: str, job_id: str, _: Session = v1_session) -> JSONResponse:
+        return JSONResponse(api.v1_job(job_id).info())
+
+    @router.post(v1 + "/{job_id}")
+    async def v1_state(version: str, job_id: str, request: Request, _: Session = v1_session) -> JSONResponse:
+        return JSONResponse(api.v1_set_state(job_id, parse_json(await request.body())).info())
+
+    @router.post(v1 + "/{job_id}/batch")
+    async def v1_batch(version: str, job_id: str, request: Request, _: Session = v1_session) -> JSONResponse:
+        batch = await run(api.v1_add_batch, job_id, await request.body(), request.url.path)
+        return JSONResponse(batch.info(), status_code=201)
+
+    @router.get(v1 + "/{job_id}/batch")
+    def v1_batches(version: str, job_id: str, _: Session = v1_session) -> JSONResponse:
+        return JSONResponse({"batchInfo": [b.info() for b in api.v1_job(job_id).batches.values()]})
+
+    @router.get(v1 + "/{job_id}/batch/{batch_id}")
+    def v1_batch_info(version: str, job_id: str, batch_id: str, _: Session = v1_session) -> JSONResponse:
+        return JSONResponse(api.v1_batch(job_id, batch_id).info())
+
+    @router.get(v1 + "/{job_id}/batch/{batch_id}/request")
+    def v1_request(version: str, job_id: str, batch_id: str, _: Session = v1_session) -> JSONResponse:
+        return JSONResponse(api.v1_batch(job_id, batch_id).request)
+
+    @router.get(v1 + "/{job_id}/batch/{batch_id}/result")
+    def v1_result(version: str, job_id: str, batch_id: str, _: Session = v1_session) -> JSONResponse:
+        batch = api.v1_batch(job_id, batch_id)
+        if batch.query_records is not None:
+            return JSONResponse([ids.to18("752" + batch.id[3:15])])
+        if batch.state == "Failed":
+            raise BulkV1Error(400, "InvalidBatch", batch.state_message or "Batch failed")
+        return JSONResponse(batch.results)
+
+    @router.get(v1 + "/{job_id}/batch/{batch_id}/result/{result_id}")
+    def v1_query_result(
+        version: str, job_id: str, batch_id: str, result_id: str, _: Session = v1_session
+    ) -> JSONResponse:
+        batch = api.v1_batch(job_id, batch_id)
+        if batch.query_records is None:
+            raise BulkV1Error(400, "InvalidBatch", "Batch has no query result")
+        return JSONResponse(batch.query_records)
+
+    return router
