@@ -136,6 +136,8 @@ def create_app(data_dir: Path, *, seed: str = "empty", latency_ms: int = 0) -> F
 
     def reset() -> None:
         seeding.load_system(store)
+        issuer.lifetime = DEFAULT_LIFETIME
+        store.set_meta("token_lifetime", str(DEFAULT_LIFETIME))
 
     def settings(body: dict[str, Any]) -> dict[str, Any]:
         if "token_lifetime_seconds" in body:
