@@ -616,12 +616,10 @@ class Store:
                 items.append(entry)
             return {"totalCount": len(items), "items": items}
 
-    def coerce(
-        self, tx: Tx, res: Resource, body: dict[str, Any], creating: bool
-    ) -> tuple[Row, set[str], bool]:
-        """Type-check the writable properties present in ``body``; returns (values, present, ok)."""
+    def coerce(self, tx: Tx, res: Resource, body: dict[str, Any]) -> tuple[Row, set[str], set[str]]:
+        """Type-check the writable properties present in ``body``; returns (values, present, failed)."""
         values: Row = {}
-        ok = True
+        failed: set[str] = set()
         verb = "adding or updating"
         for f in res.fields:
             if f.readonly or f.hidden or f.name not in body:
@@ -663,18 +661,17 @@ class Store:
                     problem = f"MUST be less than or equal to '{_num(f.maximum)}'"
             if problem:
                 tx.error(Code.VALIDATION, f"'{f.pascal}' {problem} when {verb} a '{res.dto}'.")
-                ok = False
+                failed.add(f.name)
             else:
                 values[f.name] = v
         if "extensions" in body:
             ext = body["extensions"]
             if ext is not None and not isinstance(ext, dict):
                 tx.error(Code.VALIDATION, f"'Extensions' MUST be an object when {verb} a '{res.dto}'.")
-                ok = False
+                failed.add("extensions")
             else:
                 values["extensions"] = ext
-        present = set(values)
-        return values, present, ok
+        return values, set(values), failed
 
     def create(
         self, tx: Tx, res: Resource, body: Any, *, parent: tuple[str, int] | None = None
@@ -687,11 +684,11 @@ class Store:
             return None
         if parent is not None:
             body = {**body, parent[0]: parent[1]}
-        values, present, ok = self.coerce(tx, res, body, creating=True)
+        values, present, failed = self.coerce(tx, res, body)
         merged: Row = {f.name: f.default for f in res.fields}
         merged.update({k: v for k, v in values.items() if k != "extensions"})
         merged["extensions"] = _merge_ext({}, values.get("extensions"))
-        if not self._validate(tx, res, merged, None, present, ok):
+        if not self._validate(tx, res, merged, None, present, failed):
             return None
         cols = [f.name for f in res.fields]
         label = self._label(res, merged)
@@ -723,13 +720,13 @@ class Store:
             self._children(tx, res, ident, body, create_only=False)
 
     def _update_row(self, tx: Tx, res: Resource, existing: Row, body: dict[str, Any]) -> bool:
-        values, present, ok = self.coerce(tx, res, body, creating=False)
+        values, present, failed = self.coerce(tx, res, body)
         merged = dict(existing)
         merged.update({k: v for k, v in values.items() if k != "extensions"})
         merged["extensions"] = _merge_ext(
             json.loads(existing["extensions"] or "{}"), values.get("extensions")
         )
-        if not self._validate(tx, res, merged, existing, present, ok):
+        if not self._validate(tx, res, merged, existing, present, failed):
             return False
         cols = [f.name for f in res.fields]
         ext = json.dumps(merged["extensions"]) if merged["extensions"] else None
@@ -752,12 +749,13 @@ class Store:
         return merged.get("name") if res.labelled_by_name else None
 
     def _validate(
-        self, tx: Tx, res: Resource, merged: Row, existing: Row | None, present: set[str], ok: bool
+        self, tx: Tx, res: Resource, merged: Row, existing: Row | None, present: set[str], failed: set[str]
     ) -> bool:
         before = len(tx.errors)
+        ok = not failed
         verb = "adding" if existing is None else "updating"
         for f in res.fields:
-            if f.required and merged.get(f.name) in (None, ""):
+            if f.required and f.name not in failed and merged.get(f.name) in (None, ""):
                 tx.error(Code.VALIDATION, f"'{f.pascal}' is required when {verb} a '{res.dto}'.")
         for f in res.refs:
             if f.readonly:
