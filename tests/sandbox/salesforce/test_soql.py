@@ -233,7 +233,7 @@ def test_group_by_counts_per_value(org: Org) -> None:
     ],
 )
 def test_where_filters_account_rows(org: Org, where: str, expected: list[str]) -> None:
-    assert names(org.query(f"SELECT Name FROM Account WHERE {where} ORDER BY Name")) == expected
+    assert names(org.query("SELECT Name FROM Account WHERE " + where + " ORDER BY Name")) == expected
 
 
 @pytest.mark.parametrize(
@@ -256,14 +256,14 @@ def test_where_filters_account_rows(org: Org, where: str, expected: list[str]) -
     ],
 )
 def test_where_filters_dates_numbers_and_parent_paths(org: Org, where: str, expected: list[str]) -> None:
-    assert names(org.query(f"SELECT Name FROM Opportunity WHERE {where} ORDER BY Name")) == expected
+    assert names(org.query("SELECT Name FROM Opportunity WHERE " + where + " ORDER BY Name")) == expected
 
 
 def test_ids_match_in_15_and_18_character_form(org: Org) -> None:
     acme = org.ids["acme"]  # type: ignore[attr-defined]
     for literal in (acme, acme[:15], acme.lower()):
-        assert names(org.query(f"SELECT Name FROM Account WHERE Id = '{literal}'")) == ["Acme"]
-    assert len(org.query(f"SELECT Id FROM Contact WHERE AccountId = '{acme[:15]}'").records) == 2
+        assert names(org.query(format_soql("SELECT Name FROM Account WHERE Id = {}", literal))) == ["Acme"]
+    assert len(org.query(format_soql("SELECT Id FROM Contact WHERE AccountId = {}", acme[:15])).records) == 2
 
 
 def test_booleans_filter_with_true_and_false(org: Org) -> None:
