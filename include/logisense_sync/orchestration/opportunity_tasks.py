@@ -8,7 +8,6 @@ Airflow retries the unit (the pipeline already put the request back to ``Waiting
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context
@@ -22,32 +21,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SALESFORCE_CONN_ID = os.getenv("LOGISENSE_SYNC_SALESFORCE_CONN_ID", "salesforce_default")
-LOGISENSE_CONN_ID = os.getenv("LOGISENSE_SYNC_LOGISENSE_CONN_ID", "logisense_default")
-
 
 def _salesforce() -> SalesforceClient:
-    try:
-        from logisense_sync.orchestration import connections
-    except ImportError:
-        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+    from logisense_sync.orchestration import connections
 
-        from logisense_sync.clients.salesforce import SalesforceClient
-
-        return SalesforceClient(SalesforceHook(salesforce_conn_id=SALESFORCE_CONN_ID).get_conn())
-    client: SalesforceClient = connections.salesforce_client(SALESFORCE_CONN_ID)
-    return client
+    return connections.salesforce_client()
 
 
 def _logisense() -> LogiSenseClient:
-    try:
-        from logisense_sync.orchestration import connections
-    except ImportError:
-        from logisense_sync.orchestration.hook import LogiSenseHook
+    from logisense_sync.orchestration import connections
 
-        return LogiSenseHook(LOGISENSE_CONN_ID).get_client()
-    client: LogiSenseClient = connections.logisense_client(LOGISENSE_CONN_ID)
-    return client
+    return connections.logisense_client()
 
 
 def _settings() -> Any:
