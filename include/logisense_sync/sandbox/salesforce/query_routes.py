@@ -10,7 +10,6 @@ import base64
 import binascii
 import csv
 import io
-import itertools
 import json
 import logging
 import re
@@ -36,11 +35,12 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
-#: Cursors kept at most (oldest dropped first), and rows kept over all cursors.
+#: Cursors kept at most (oldest dropped first) and records kept over all cursors; the same for Bulk 2.0 query
+#: jobs, whose results are kept as rendered CSV lines (simple-salesforce never deletes its query jobs).
 MAX_CURSORS = 64
-MAX_CURSOR_ROWS = 1_000_000
+MAX_CURSOR_ROWS = 300_000
 MAX_JOBS = 200
-MAX_JOB_ROWS = 2_000_000
+MAX_JOB_ROWS = 1_000_000
 #: Rows per Bulk 2.0 results page when the client does not send maxRecords.
 DEFAULT_MAX_RECORDS = 100_000
 MIN_VERSION, MAX_VERSION = 52.0, 62.0
@@ -141,7 +141,8 @@ class QueryJob:
     column_delimiter: str
     line_ending: str
     created: str
-    result: QueryResult
+    header: str
+    lines: list[str]
     state: str = "JobComplete"
     modstamp: str = ""
     created_by: str = _INTEGRATION_USER
@@ -166,7 +167,7 @@ class QueryJob:
             body.update(
                 {
                     "jobType": "V2Query",
-                    "numberRecordsProcessed": len(self.result.records),
+                    "numberRecordsProcessed": len(self.lines),
                     "retries": 0,
                     "totalProcessingTime": 0,
                     "isPkChunkingSupported": True,
@@ -190,14 +191,19 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-def render_csv(result: QueryResult, start: int, end: int, delimiter: str, line_ending: str) -> str:
-    """Rows ``start:end`` of a result as Bulk API 2.0 CSV (header first, every value quoted)."""
+def render_csv_lines(result: QueryResult, delimiter: str, line_ending: str) -> tuple[str, list[str]]:
+    """A result as Bulk API 2.0 CSV: the header line and one line per record (every value quoted)."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=delimiter, lineterminator=line_ending, quoting=csv.QUOTE_ALL)
     writer.writerow(result.columns)
-    for row in itertools.islice(result.flat_rows(), start, end):
+    header = buf.getvalue()
+    lines: list[str] = []
+    for row in result.flat_rows():
+        buf.seek(0)
+        buf.truncate()
         writer.writerow([_csv_value(v) for v in row])
-    return buf.getvalue()
+        lines.append(buf.getvalue())
+    return header, lines
 
 
 def _encode_locator(offset: int) -> str:
@@ -242,10 +248,10 @@ class QueryJobs:
     def add(self, job: QueryJob) -> None:
         with self._lock:
             self._jobs[job.id] = job
-            self._rows += len(job.result.records)
+            self._rows += len(job.lines)
             while len(self._jobs) > self.max_jobs or (self._rows > self.max_rows and len(self._jobs) > 1):
                 _, old = self._jobs.popitem(last=False)
-                self._rows -= len(old.result.records)
+                self._rows -= len(old.lines)
 
     def get(self, job_id: str) -> QueryJob:
         canonical = ids.normalize(job_id) or job_id
@@ -259,7 +265,7 @@ class QueryJobs:
         job = self.get(job_id)
         with self._lock:
             if self._jobs.pop(job.id, None) is not None:
-                self._rows -= len(job.result.records)
+                self._rows -= len(job.lines)
 
     def all(self) -> list[QueryJob]:
         with self._lock:
@@ -369,6 +375,7 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         result = execute(
             query, ctx.schema, ctx.store, include_deleted=operation == "queryAll", api_version=version
         )
+        header, lines = render_csv_lines(result, _DELIMITERS[delimiter], _LINE_ENDINGS[line_ending])
         now = _now()
         job = QueryJob(
             id=jobs.new_id(),
@@ -379,7 +386,8 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
             column_delimiter=delimiter,
             line_ending=line_ending,
             created=now,
-            result=result,
+            header=header,
+            lines=lines,
             created_by=getattr(ctx, "user_id", None) or _INTEGRATION_USER,
         )
         jobs.add(job)
@@ -402,14 +410,12 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         start = 0
         if locator not in (None, "", "null"):
             decoded = _decode_locator(str(locator))
-            if decoded is None or decoded > len(job.result.records):
+            if decoded is None or decoded > len(job.lines):
                 raise _api_error(400, "INVALIDJOB", f"Invalid locator: {locator}")
             start = decoded
-        total = len(job.result.records)
+        total = len(job.lines)
         end = min(total, start + max_records)
-        text = render_csv(
-            job.result, start, end, _DELIMITERS[job.column_delimiter], _LINE_ENDINGS[job.line_ending]
-        )
+        text = job.header + "".join(job.lines[start:end])
         headers = {
             "Sforce-Locator": _encode_locator(end) if end < total else "null",
             "Sforce-NumberOfRecords": str(end - start),
