@@ -60,9 +60,10 @@ class SandboxContext:
     def reset(self) -> None:
         """Back to the empty org (org basics only); sessions stay valid."""
         self.store.clear()
+        self.dml.invalidate()
         if self.bulk is not None:
             self.bulk.reset()
-        self.auth.api_usage = 0
+        self.auth.reset()
         seed_org_basics(self.dml)
 
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -205,11 +205,12 @@ class Auth:
         }
 
     def reset(self) -> None:
-        """Back to defaults: no sessions, no usage."""
-        self.expire_all()
+        """Back to default settings and no usage (sessions stay valid, as after a data reset in a real org)."""
         self.api_usage = 0
-        self.session_seconds = DEFAULT_SESSION_SECONDS
-        self.daily_limit = DEFAULT_DAILY_LIMIT
+        self.settings(
+            {"session_timeout_seconds": DEFAULT_SESSION_SECONDS, "daily_api_limit": DEFAULT_DAILY_LIMIT}
+        )
+        self.jwt_certificate = Path(os.environ.get(JWT_CERT_ENV) or self.keys.certificate)
 
     # ------------------------------------------------------------------ token responses
 

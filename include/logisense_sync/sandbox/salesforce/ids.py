@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -28,6 +29,7 @@ def to18(id15: str) -> str:
     return id15 + checksum(id15)
 
 
+@lru_cache(maxsize=1 << 17)
 def normalize(value: str) -> str | None:
     """The canonical 18-character id for a 15- or 18-character id (any case for 18), or None if malformed.
 

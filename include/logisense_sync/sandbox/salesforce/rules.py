@@ -43,6 +43,20 @@ class Dml:
     def __init__(self, schema: Schema, store: Store) -> None:
         self.schema = schema
         self.store = store
+        self._currencies: list[str] | None = None
+        self._required: dict[str, list[Field]] = {}
+        self._unique: dict[str, list[Field]] = {}
+        for so in schema.sobjects():
+            self._required[so.name] = [
+                f
+                for f in so.fields.values()
+                if f.is_required_on_create or (not f.nillable and f.type != "boolean" and f.createable)
+            ]
+            self._unique[so.name] = [f for f in so.fields.values() if f.unique and f.type != "id"]
+
+    def invalidate(self) -> None:
+        """Forget cached org facts (after a reset or a CurrencyType change)."""
+        self._currencies = None
 
     # ------------------------------------------------------------------ org facts
 
@@ -59,7 +73,9 @@ class Dml:
 
     def active_currencies(self) -> list[str]:
         """ISO codes of the active CurrencyType rows."""
-        return [r["IsoCode"] for r in self.store.scan("CurrencyType") if r["IsActive"]]
+        if self._currencies is None:
+            self._currencies = [r["IsoCode"] for r in self.store.scan("CurrencyType") if r["IsActive"]]
+        return self._currencies
 
     def sobject(self, name: str) -> SObject:
         """The sObject type `name`, or NOT_FOUND/INVALID_TYPE."""
@@ -221,16 +237,14 @@ class Dml:
         self._before_write(so, rec, existing, changes)
         missing = [
             f.name
-            for f in so.fields.values()
-            if (f.is_required_on_create or (not f.nillable and f.type != "boolean" and f.createable))
-            and rec.get(f.name) in (None, "")
-            and (inserting or f.name in changes)
+            for f in self._required[so.name]
+            if rec.get(f.name) in (None, "") and (inserting or f.name in changes)
         ]
         if missing:
             raise SalesforceApiError(
                 400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
             )
-        for f in self.store_unique_fields(so):
+        for f in self._unique[so.name]:
             value = rec.get(f.name)
             if value in (None, "") or (not inserting and f.name not in changes):
                 continue
@@ -251,6 +265,8 @@ class Dml:
             rec["LastModifiedById"] = self.user_id
         self.store.put(so, rec)
         self._after_write(so, rec, existing)
+        if so.name == "CurrencyType":
+            self._currencies = None
         return rec
 
     def store_unique_fields(self, so: SObject) -> list[Field]:

@@ -74,6 +74,7 @@ def seed_org_basics(dml: Dml) -> None:
                         "IsCorporate": code == CORPORATE_CURRENCY,
                     },
                 )
+        dml.invalidate()
         if not dml.standard_pricebook_id():
             book = _raw_insert(
                 dml, "Pricebook2", {"Name": "Standard Price Book", "IsActive": True, "IsStandard": True}
