@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 import requests
+from sf_conformance_helpers import CONSUMER_KEY, CONSUMER_SECRET, PASSWORD, USERNAME, host_of, settings
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
     SalesforceResourceNotFound,
 )
-
-from sf_conformance_helpers import CONSUMER_KEY, CONSUMER_SECRET, PASSWORD, USERNAME, host_of, settings
 
 
 def test_client_credentials_login_returns_the_sandbox_as_instance(salesforce_sandbox: Any) -> None:
@@ -196,5 +195,5 @@ def test_api_versions_outside_52_to_62_are_not_found(sf: Salesforce, version: st
 
 def test_versions_52_to_62_are_listed(salesforce_sandbox: Any) -> None:
     versions = requests.get(f"{salesforce_sandbox.url}/services/data/", timeout=30).json()
-    assert [v["version"] for v in versions][0] == "52.0"
-    assert [v["version"] for v in versions][-1] == "62.0"
+    assert versions[0]["version"] == "52.0"
+    assert versions[-1]["version"] == "62.0"

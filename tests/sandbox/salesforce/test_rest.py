@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from logisense_sync.sandbox.salesforce import ids
 from sf_conformance_helpers import settings
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
@@ -17,8 +18,6 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
-
-from logisense_sync.sandbox.salesforce import ids
 
 ID18 = re.compile(r"^[a-zA-Z0-9]{18}$")
 

@@ -205,7 +205,7 @@ class Auth:
         }
 
     def reset(self) -> None:
-        """Back to default settings and no usage (sessions stay valid, as after a data reset in a real org)."""
+        """Back to default settings and no usage (sessions stay valid, as after a data reset)."""
         self.api_usage = 0
         self.settings(
             {"session_timeout_seconds": DEFAULT_SESSION_SECONDS, "daily_api_limit": DEFAULT_DAILY_LIMIT}
