@@ -23,12 +23,16 @@ class Api:
     def login(self, **form: str) -> requests.Response:
         return self.session.post(self.sandbox.url + LOGIN, data={**CREDENTIALS, **form}, timeout=30)
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> requests.Response:
         hdrs = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", **(headers or {})}
         data = None if body is None else (body if isinstance(body, str | bytes) else json.dumps(body))
         if data is not None:
             hdrs["Content-Type"] = "application/json"
-        return self.session.request(method, self.sandbox.url + API + path, data=data, headers=hdrs, timeout=60)
+        return self.session.request(
+            method, self.sandbox.url + API + path, data=data, headers=hdrs, timeout=60
+        )
 
     def get(self, path: str, **kw: Any) -> requests.Response:
         return self.call("GET", path, **kw)

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-
 from ls_api import Api
 
 
@@ -34,7 +33,10 @@ def test_login_returns_an_hs512_jwt_with_logisense_claims(api: Api) -> None:
 def test_wrong_password_is_an_invalid_grant(api: Api) -> None:
     response = api.login(password="nope")
     assert response.status_code == 400
-    assert response.json() == {"error": "invalid_grant", "error_description": "The user name or password is incorrect."}
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "The user name or password is incorrect.",
+    }
 
 
 def test_missing_or_bad_token_is_a_401_error_envelope(api: Api) -> None:
@@ -79,17 +81,26 @@ def test_list_get_and_detail_envelopes(demo: Api) -> None:
     assert plan["packageCurrencyName"] == "USD"
     assert plan["usageRatePlanName"] == "Mobile Voice & SMS"
     detail = demo.get("Package/Service/PricePlan/1/Detail").json()["items"][0]
-    assert {(r["serviceStatusTypeName"], r["amount"]) for r in detail["recurring"]} == {("Active", 15.0), ("Suspended", 3.75)}
-    assert [(o["serviceStatusTransitionName"], o["amount"]) for o in detail["oneTime"]] == [("[New] -> Active", 10.0)]
+    assert {(r["serviceStatusTypeName"], r["amount"]) for r in detail["recurring"]} == {
+        ("Active", 15.0),
+        ("Suspended", 3.75),
+    }
+    assert [(o["serviceStatusTransitionName"], o["amount"]) for o in detail["oneTime"]] == [
+        ("[New] -> Active", 10.0)
+    ]
 
 
 def test_unknown_id_is_404_and_unknown_route_is_404(demo: Api) -> None:
-    assert demo.errors(demo.get("Package/999"), 404) == [(13100000, "'Identity' (999) does not exist in 'Package'.")]
+    assert demo.errors(demo.get("Package/999"), 404) == [
+        (13100000, "'Identity' (999) does not exist in 'Package'.")
+    ]
     assert demo.errors(demo.get("Nope/1"), 404)[0][0] == 404
 
 
 def test_paged_route_reads_the_pagination_header(demo: Api) -> None:
-    response = demo.get("Package/Paged", headers={"Pagination": json.dumps({"pageNumber": 3, "pageSize": 10})})
+    response = demo.get(
+        "Package/Paged", headers={"Pagination": json.dumps({"pageNumber": 3, "pageSize": 10})}
+    )
     body = response.json()
     assert body["pagination"] == {"pageNumber": 3, "pageSize": 10, "excludeTotalCount": False}
     assert body["pagedResults"]["totalCount"] == 22
@@ -104,7 +115,9 @@ def test_search_pages_through_every_price_row_once(demo: Api) -> None:
     seen: list[int] = []
     page = 1
     while True:
-        body = demo.search("Package/Service/PricePlan/Recurring", pagination={"pageNumber": page, "pageSize": 500})
+        body = demo.search(
+            "Package/Service/PricePlan/Recurring", pagination={"pageNumber": page, "pageSize": 500}
+        )
         items = body["pagedResults"]["items"]
         seen += [i["identity"] for i in items]
         if not items:
@@ -162,7 +175,14 @@ def test_search_combines_conditions_orders_and_projects(demo: Api) -> None:
 def test_search_rejects_unknown_properties_and_operators_all_at_once(demo: Api) -> None:
     response = demo.post(
         "Package/Search",
-        {"query": {"search": [{"name": "colour", "operator": "eq", "value": 1}, {"name": "name", "operator": "like", "value": "x"}]}},
+        {
+            "query": {
+                "search": [
+                    {"name": "colour", "operator": "eq", "value": 1},
+                    {"name": "name", "operator": "like", "value": "x"},
+                ]
+            }
+        },
     )
     assert demo.errors(response) == [
         (11900000, "'colour' is not a valid search property for 'Package'."),
@@ -173,10 +193,21 @@ def test_search_rejects_unknown_properties_and_operators_all_at_once(demo: Api) 
 def test_extensions_sfdcid_is_searchable(api: Api) -> None:
     api.create("Account", {"name": "Acme", "currencyId": 1, "extensions": {"sfdcid": "001000000000001AAA"}})
     api.create("Account", {"name": "Globex", "currencyId": 1, "extensions": {"sfdcid": "001000000000002AAA"}})
-    found = api.search("Account", search=[{"name": "extensions.sfdcid", "operator": "eq", "value": "001000000000002AAA"}])
+    found = api.search(
+        "Account", search=[{"name": "extensions.sfdcid", "operator": "eq", "value": "001000000000002AAA"}]
+    )
     assert [a["name"] for a in found["items"]] == ["Globex"]
     assert found["items"][0]["extensions"] == {"sfdcid": "001000000000002AAA"}
-    both = api.search("Account", search=[{"name": "extensions.sfdcid", "operator": "in", "value": ["001000000000001AAA", "001000000000002AAA"]}])
+    both = api.search(
+        "Account",
+        search=[
+            {
+                "name": "extensions.sfdcid",
+                "operator": "in",
+                "value": ["001000000000001AAA", "001000000000002AAA"],
+            }
+        ],
+    )
     assert both["totalCount"] == 2
 
 
@@ -220,14 +251,25 @@ def test_patch_applies_child_arrays_in_one_transaction(demo: Api) -> None:
         ("packageServicePricePlanOneTime", "created"),
     ]
     after = demo.get("Package/Service/PricePlan/1/Detail").json()["items"][0]
-    assert sorted((r["serviceStatusTypeName"], r["amount"]) for r in after["recurring"]) == [("Active", 16.5), ("Trial", 0.0)]
-    bad = demo.patch("Package/Service/PricePlan/1", {"recurring": [{"identity": 9999, "amount": 1}, {"amount": 1}]})
+    assert sorted((r["serviceStatusTypeName"], r["amount"]) for r in after["recurring"]) == [
+        ("Active", 16.5),
+        ("Trial", 0.0),
+    ]
+    bad = demo.patch(
+        "Package/Service/PricePlan/1", {"recurring": [{"identity": 9999, "amount": 1}, {"amount": 1}]}
+    )
     assert demo.errors(bad) == [
-        (13100000, "'Identity' (9999) does not exist in 'PackageServicePricePlanRecurring' for 'PackageServicePricePlan'."),
+        (
+            13100000,
+            "'Identity' (9999) does not exist in 'PackageServicePricePlanRecurring' for "
+            "'PackageServicePricePlan'.",
+        ),
         (11900000, "'ServiceStatusTypeId' is required when adding a 'PackageServicePricePlanRecurring'."),
         (2000, "Errors found. Transaction rolled back."),
     ]
-    assert demo.get("Package/Service/PricePlan/1/Detail").json()["items"][0]["recurring"] == after["recurring"]
+    assert (
+        demo.get("Package/Service/PricePlan/1/Detail").json()["items"][0]["recurring"] == after["recurring"]
+    )
 
 
 def test_delete_returns_every_cascaded_object(demo: Api) -> None:
@@ -245,13 +287,18 @@ def test_delete_returns_every_cascaded_object(demo: Api) -> None:
         "packageServicePricePlanOneTime",
     }
     assert all(i["action"] == "deleted" for i in result["results"]["items"])
-    remaining = demo.search("Package/Service/PricePlan/Recurring", search=[{"name": "packageServicePricePlanId", "operator": "in", "value": list(range(1, 49))}])
+    remaining = demo.search(
+        "Package/Service/PricePlan/Recurring",
+        search=[{"name": "packageServicePricePlanId", "operator": "in", "value": list(range(1, 49))}],
+    )
     assert remaining["totalCount"] == 0
     assert demo.get("Package/1").status_code == 404
 
 
 def test_injected_fault_is_rendered_as_a_logisense_error_with_retry_after(api: Api) -> None:
-    api.sandbox.faults({"method": "GET", "path": "Currency", "status": 503, "retry_after": 3, "message": "busy"})
+    api.sandbox.faults(
+        {"method": "GET", "path": "Currency", "status": 503, "retry_after": 3, "message": "busy"}
+    )
     response = api.get("Currency")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "3"

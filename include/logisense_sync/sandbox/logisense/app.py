@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from starlette.responses import Response
 
 from logisense_sync.sandbox.common.control import ControlPlane, install_control_plane
@@ -63,10 +63,10 @@ def seed_profile(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         packages = body.get("packages", 100)
         if not isinstance(packages, int) or not 1 <= packages <= MAX_GENERATED_PACKAGES:
             msg = f"'packages' must be an integer between 1 and {MAX_GENERATED_PACKAGES}"
-            raise ValueError(msg)
+            raise HTTPException(400, msg)
         return seeding.load_generated(store, packages, int(body.get("seed", 42)))
     msg = f"unknown profile {profile!r}: use 'demo', 'empty' or 'generated'"
-    raise ValueError(msg)
+    raise HTTPException(400, msg)
 
 
 def create_app(data_dir: Path, *, seed: str = "empty", latency_ms: int = 0) -> FastAPI:
@@ -122,7 +122,8 @@ def create_app(data_dir: Path, *, seed: str = "empty", latency_ms: int = 0) -> F
         try:
             issuer.verify(request.headers.get("authorization"))
             if version.lower() not in API_VERSIONS:
-                raise bad_request(f"API version '{version}' is not supported; use v10.")
+                msg_0 = f"API version '{version}' is not supported; use v10."
+                raise bad_request(msg_0)
             call = resolve(method, path)
             body = parse_body(await request.body()) if method in ("POST", "PUT", "PATCH") else None
             pagination = None

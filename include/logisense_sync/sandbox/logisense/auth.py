@@ -12,9 +12,9 @@ import jwt
 from logisense_sync.sandbox.logisense.errors import unauthorized
 
 USERNAME = "admin"
-PASSWORD = "sandbox"  # noqa: S105 - the sandbox's published credentials (CONTRACT §4)
+PASSWORD = "sandbox"
 CLIENT_ID = "sandbox"
-CLIENT_SECRET = "sandbox-secret"  # noqa: S105
+CLIENT_SECRET = "sandbox-secret"
 ISSUER = "http://authorizationserver.logisense.com"
 DEFAULT_LIFETIME = 1800
 REFRESH_LIFETIME = 86400

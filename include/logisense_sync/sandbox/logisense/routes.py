@@ -80,29 +80,33 @@ def parse_body(raw: bytes) -> Any:
     try:
         return json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:
-        raise bad_request(f"The body is not valid JSON: {exc}") from None
+        msg = f"The body is not valid JSON: {exc}"
+        raise bad_request(msg) from None
 
 
 def pagination_header(header: str | None, query: dict[str, str]) -> Query:
-    """Page of a ``Paged`` route: the ``Pagination`` JSON header, or ``pageNumber``/``pageSize`` parameters."""
+    """Page of a ``Paged`` route: the ``Pagination`` JSON header, or ``pageNumber``/``pageSize`` "
+    "parameters."""
     spec: dict[str, Any] = {}
     if header:
         try:
             spec = json.loads(header)
         except ValueError:
-            raise bad_request(
-                'The \'Pagination\' header must be JSON like {"pageNumber":1,"pageSize":100}.'
-            ) from None
+            msg = 'The \'Pagination\' header must be JSON like {"pageNumber":1,"pageSize":100}.'
+            raise bad_request(msg) from None
         if not isinstance(spec, dict):
-            raise bad_request("The 'Pagination' header must be a JSON object.")
+            msg = "The 'Pagination' header must be a JSON object."
+            raise bad_request(msg)
     for key in ("pageNumber", "pageSize"):
         if key in query:
             if not query[key].isdigit():
-                raise bad_request(f"'{key}' must be a positive integer.")
+                msg = f"'{key}' must be a positive integer."
+                raise bad_request(msg)
             spec[key] = int(query[key])
     page, size = spec.get("pageNumber", 1), spec.get("pageSize", DEFAULT_TOP)
     if not isinstance(page, int) or page < 1 or not isinstance(size, int) or not 1 <= size <= MAX_TOP:
-        raise bad_request(f"'pageNumber' must be >= 1 and 'pageSize' between 1 and {MAX_TOP}.")
+        msg = f"'pageNumber' must be >= 1 and 'pageSize' between 1 and {MAX_TOP}."
+        raise bad_request(msg)
     return Query(
         where="",
         params=[],
@@ -138,14 +142,16 @@ def handle(store: Store, call: Call, body: Any, pagination: Query | None) -> dic
         return {"totalCount": total, "items": items}
     if call.action == "create":
         if not isinstance(body, dict):
-            raise bad_request(f"A '{res.dto}' must be a JSON object.")
+            msg = f"A '{res.dto}' must be a JSON object."
+            raise bad_request(msg)
         with store.write("create") as tx:
             store.create(tx, res, body)
         return {"type": "create", "results": store.results(tx)}
     assert call.identity is not None
     if call.action in ("update", "patch"):
         if not isinstance(body, dict):
-            raise bad_request(f"A '{res.dto}' must be a JSON object.")
+            msg = f"A '{res.dto}' must be a JSON object."
+            raise bad_request(msg)
         kind = call.action
         with store.write(kind) as tx:
             store.update(tx, res, call.identity, body, children=kind == "patch")

@@ -1,7 +1,8 @@
 """LogiSense business rules (RESOURCES.md §7), installed as hooks on the generic store.
 
 Account hierarchy: ``Account/Parent`` rows are the source of truth; ``Account.parentAccountId`` and
-``topAccountId`` mirror them. The invoicer, usage invoicer and tax account are stored twice: the explicit value
+``topAccountId`` mirror them.
+The invoicer, usage invoicer and tax account are stored twice: the explicit value
 (hidden ``_xxx`` column, NULL = inherit) and the effective one (the public column), recomputed for a whole
 hierarchy whenever it changes.
 """
@@ -74,7 +75,8 @@ def check_parent(store: Store, tx: Tx, dto: str, account: Row, parent_id: int, h
     if cur_a is not None and cur_p is not None and cur_a != cur_p:
         tx.error(
             Code.PARENT_CURRENCY,
-            f"'Account' ({aid}) currency '{_currency_code(store, cur_a)}' does not match the parent 'Account' "
+            f"'Account' ({aid}) currency '{_currency_code(store, cur_a)}' does not match the parent "
+            "'Account' "
             f"({parent_id}) currency '{_currency_code(store, cur_p)}' for '{dto}'.",
         )
 
@@ -197,8 +199,10 @@ def account_before(
             if merged["currencyId"] is not None and cur_p is not None and merged["currencyId"] != cur_p:
                 tx.error(
                     Code.PARENT_CURRENCY,
-                    f"'Account' (new) currency '{_currency_code(store, merged['currencyId'])}' does not match the "
-                    f"parent 'Account' ({parent_id}) currency '{_currency_code(store, cur_p)}' for 'Account'.",
+                    f"'Account' (new) currency '{_currency_code(store, merged['currencyId'])}' does "
+                    "not match the "
+                    f"parent 'Account' ({parent_id}) currency '{_currency_code(store, cur_p)}' for "
+                    "'Account'.",
                 )
         else:
             if parent_id != existing["parentAccountId"]:
@@ -223,15 +227,18 @@ def _check_currency_against_family(store: Store, tx: Tx, account: Row, currency_
     aid = account["identity"]
     acct = store.table("Account")
     family = store.rows(
-        f"SELECT identity, currencyId FROM {acct} WHERE (identity=? OR parentAccountId=?) AND currencyId IS NOT NULL",
+        f"SELECT identity, currencyId FROM {acct} WHERE (identity=? OR parentAccountId=?) AND "
+        "currencyId IS NOT NULL",
         (account["parentAccountId"] or -1, aid),
     )
     for other in family:
         if other["currencyId"] != currency_id:
             tx.error(
                 Code.PARENT_CURRENCY,
-                f"'Account' ({aid}) currency '{_currency_code(store, currency_id)}' does not match the related "
-                f"'Account' ({other['identity']}) currency '{_currency_code(store, other['currencyId'])}' for 'Account'.",
+                f"'Account' ({aid}) currency '{_currency_code(store, currency_id)}' does not match "
+                "the related "
+                f"'Account' ({other['identity']}) currency "
+                f"'{_currency_code(store, other['currencyId'])}' for 'Account'.",
             )
 
 
@@ -257,7 +264,8 @@ def account_after(
 
 
 def _detach(store: Store, aid: int) -> None:
-    """After a subtree leaves its hierarchy, make it its own hierarchy; drop explicit invoicers now outside it."""
+    """After a subtree leaves its hierarchy, make it its own hierarchy; drop explicit invoicers now "
+    "outside it."""
     acct = store.table("Account")
     subtree = {aid}
     frontier = [aid]
@@ -364,8 +372,10 @@ def account_package_before(
         elif pc is not None and pc["currencyId"] != account["currencyId"]:
             tx.error(
                 Code.PACKAGE_CURRENCY,
-                f"'PackageCurrencyId' ({pc['identity']}) currency '{_currency_code(store, pc['currencyId'])}' "
-                f"does not match the 'Account' ({aid}) currency '{_currency_code(store, account['currencyId'])}' "
+                f"'PackageCurrencyId' ({pc['identity']}) currency "
+                f"'{_currency_code(store, pc['currencyId'])}' "
+                f"does not match the 'Account' ({aid}) currency "
+                f"'{_currency_code(store, account['currencyId'])}' "
                 "for 'AccountPackage'.",
             )
     if existing is None or merged["packageFrequencyId"] != existing["packageFrequencyId"]:
@@ -376,7 +386,8 @@ def account_package_before(
         ):
             tx.error(
                 Code.NOT_PURCHASABLE,
-                f"'Package' ({pf['packageId']}) is not available for purchase on {when[:10]} for 'AccountPackage'.",
+                f"'Package' ({pf['packageId']}) is not available for purchase on {when[:10]} for "
+                "'AccountPackage'.",
             )
         if not pf["isActive"]:
             tx.error(
@@ -389,7 +400,8 @@ def account_package_before(
         if code is not None and code["accountId"] != aid:
             tx.error(
                 Code.PACKAGE_MISMATCH,
-                f"'AccountProductCodeId' ({code_id}) does not belong to 'Account' ({aid}) for 'AccountPackage'.",
+                f"'AccountProductCodeId' ({code_id}) does not belong to 'Account' ({aid}) for "
+                "'AccountPackage'.",
             )
     if not merged.get("name"):
         merged["name"] = pf["name"]
@@ -419,7 +431,8 @@ def account_service_before(
     if not found:
         tx.error(
             Code.SERVICE_NOT_IN_PACKAGE,
-            f"'ServiceId' ({merged['serviceId']}) is not part of 'Package' ({pf.get('packageId')}) for 'AccountService'.",
+            f"'ServiceId' ({merged['serviceId']}) is not part of 'Package' ({pf.get('packageId')}) "
+            "for 'AccountService'.",
         )
     if not merged.get("name"):
         service = store.raw("Service", merged["serviceId"]) or {}
@@ -455,7 +468,8 @@ def pspp_before(
         if row["packageId"] != package_id:
             tx.error(
                 Code.PACKAGE_MISMATCH,
-                f"'{name}' ({row['identity']}) does not belong to 'Package' ({package_id}) for 'PackageServicePricePlan'.",
+                f"'{name}' ({row['identity']}) does not belong to 'Package' ({package_id}) for "
+                "'PackageServicePricePlan'.",
             )
     if len(tx.errors) > before:
         return
@@ -468,7 +482,8 @@ def pspp_before(
         if not link:
             tx.error(
                 Code.PACKAGE_MISMATCH,
-                f"'PackageFrequencyPackageCurrency' for 'PackageFrequencyId' ({pf['identity']}), 'PackageCurrencyId' "
+                f"'PackageFrequencyPackageCurrency' for 'PackageFrequencyId' ({pf['identity']}), "
+                "'PackageCurrencyId' "
                 f"({pc['identity']}) and 'PriceBookId' ({merged['priceBookId']}) does not exist for "
                 "'PackageServicePricePlan'.",
             )
@@ -480,8 +495,10 @@ def pspp_before(
     if account.get("currencyId") is not None and account["currencyId"] != pc["currencyId"]:
         tx.error(
             Code.PLAN_CURRENCY,
-            f"'PackageCurrencyId' ({pc['identity']}) currency '{_currency_code(store, pc['currencyId'])}' does not "
-            f"match the 'Account' ({plan['accountId']}) currency '{_currency_code(store, account['currencyId'])}' "
+            f"'PackageCurrencyId' ({pc['identity']}) currency "
+            f"'{_currency_code(store, pc['currencyId'])}' does not "
+            f"match the 'Account' ({plan['accountId']}) currency "
+            f"'{_currency_code(store, account['currencyId'])}' "
             "for 'PackageServicePricePlan'.",
         )
     code_id = merged.get("accountProductCodeId")
@@ -521,7 +538,8 @@ def package_service_before(
     if lo is not None and default is not None and default < lo:
         tx.error(
             Code.VALIDATION,
-            "'DefaultInstances' MUST be greater than or equal to 'MinimumInstances' when adding or updating a "
+            "'DefaultInstances' MUST be greater than or equal to 'MinimumInstances' when adding or "
+            "updating a "
             "'PackageService'.",
         )
     if hi is not None and default is not None and default > hi:

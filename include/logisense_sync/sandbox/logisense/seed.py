@@ -427,7 +427,9 @@ def _services(store: Store, now: str) -> dict[str, int]:
 
 
 def _usage(store: Store, now: str) -> None:
-    plans, groups, rates = [], [], []
+    plans: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    rates: list[dict[str, Any]] = []
     for name, plan_id in USAGE_PLAN_IDS.items():
         plans.append({"identity": plan_id, "name": name, "displayName": name, "amountPrecision": 4})
         for cur in (USD, EUR, GBP, CAD):

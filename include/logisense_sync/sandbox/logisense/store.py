@@ -30,7 +30,6 @@ from logisense_sync.sandbox.logisense.resources import (
     BY_ROUTE,
     EXTENSION_INDEXED,
     RESOURCES,
-    Field,
     Resource,
 )
 
@@ -333,7 +332,8 @@ class Store:
                 child_ids += [
                     r[0]
                     for r in self.conn.execute(
-                        f"SELECT identity FROM {_q(child.table)} WHERE {_q(fk)} IN ({marks}) ORDER BY identity",
+                        f"SELECT identity FROM {_q(child.table)} WHERE {_q(fk)} IN ({marks}) ORDER BY "
+                        "identity",
                         chunk,
                     )
                 ]
@@ -350,10 +350,12 @@ class Store:
         if body is None:
             body = {}
         if not isinstance(body, dict):
-            raise bad_request("The Search body must be a JSON object.")
+            msg = "The Search body must be a JSON object."
+            raise bad_request(msg)
         query = body.get("query", body)
         if not isinstance(query, dict):
-            raise bad_request("'query' must be a JSON object.")
+            msg = "'query' must be a JSON object."
+            raise bad_request(msg)
         errors: list[ErrorItem] = []
 
         def err(message: str) -> None:
@@ -694,7 +696,8 @@ class Store:
         label = self._label(res, merged)
         ext = json.dumps(merged["extensions"]) if merged["extensions"] else None
         cur = self.conn.execute(
-            f"INSERT INTO {_q(res.table)} ({', '.join(_q(c) for c in cols)}, created, updated, extensions, _label) "
+            f"INSERT INTO {_q(res.table)} ({', '.join(_q(c) for c in cols)}, created, updated, "
+            "extensions, _label) "
             f"VALUES ({', '.join('?' * (len(cols) + 4))})",
             [*(merged[c] for c in cols), tx.now, tx.now, ext, label],
         )
@@ -714,7 +717,8 @@ class Store:
         if existing is None:
             raise not_found(res.dto, ident)
         if not isinstance(body, dict):
-            raise bad_request(f"A '{res.dto}' must be a JSON object.")
+            msg = f"A '{res.dto}' must be a JSON object."
+            raise bad_request(msg)
         self._update_row(tx, res, existing, body)
         if children:
             self._children(tx, res, ident, body, create_only=False)
@@ -731,7 +735,8 @@ class Store:
         cols = [f.name for f in res.fields]
         ext = json.dumps(merged["extensions"]) if merged["extensions"] else None
         self.conn.execute(
-            f"UPDATE {_q(res.table)} SET {', '.join(f'{_q(c)}=?' for c in cols)}, updated=?, extensions=?, _label=? "
+            f"UPDATE {_q(res.table)} SET {', '.join(f'{_q(c)}=?' for c in cols)}, updated=?, "
+            "extensions=?, _label=? "
             "WHERE identity=?",
             [*(merged[c] for c in cols), tx.now, ext, self._label(res, merged), existing["identity"]],
         )
@@ -783,31 +788,24 @@ class Store:
 
     def _check_unique(self, tx: Tx, res: Resource, merged: Row, existing: Row | None) -> None:
         for key in res.unique:
-            vals = [merged.get(k) for k in key]
+            fields = [f for f in res.fields if f.name in key]
+            vals = [merged.get(f.name) for f in fields]
             if any(v is None for v in vals):
                 continue
             sql = " AND ".join(
-                f"{_q(k)} = ? COLLATE NOCASE"
-                if (res.field(k) and res.field(k).type == "str")
-                else f"{_q(k)} = ?"  # type: ignore[union-attr]
-                for k in key
+                f"{_q(f.name)} = ? COLLATE NOCASE" if f.type == "str" else f"{_q(f.name)} = ?" for f in fields
             )
             params: list[Any] = list(vals)
             if existing is not None:
                 sql += " AND identity <> ?"
                 params.append(existing["identity"])
-            if self.conn.execute(f"SELECT 1 FROM {_q(res.table)} WHERE {sql} LIMIT 1", params).fetchone():
-                if len(key) == 1:
-                    tx.error(
-                        Code.DUPLICATE,
-                        f"'{res.field(key[0]).pascal}' ({vals[0]}) already exists in '{res.dto}'.",  # type: ignore[union-attr]
-                    )
-                else:
-                    parts = " and ".join(
-                        f"'{res.field(k).pascal}' ({v})"  # type: ignore[union-attr]
-                        for k, v in zip(key, vals, strict=True)
-                    )
-                    tx.error(Code.DUPLICATE, f"A '{res.dto}' with {parts} already exists.")
+            if not self.conn.execute(f"SELECT 1 FROM {_q(res.table)} WHERE {sql} LIMIT 1", params).fetchone():
+                continue
+            if len(fields) == 1:
+                tx.error(Code.DUPLICATE, f"'{fields[0].pascal}' ({vals[0]}) already exists in '{res.dto}'.")
+            else:
+                parts = " and ".join(f"'{f.pascal}' ({v})" for f, v in zip(fields, vals, strict=True))
+                tx.error(Code.DUPLICATE, f"A '{res.dto}' with {parts} already exists.")
 
     def _children(
         self, tx: Tx, res: Resource, ident: int, body: dict[str, Any], *, create_only: bool
@@ -882,7 +880,8 @@ class Store:
                         if i not in keep:
                             tx.error(
                                 Code.IN_USE,
-                                f"'{BY_ROUTE[route].dto}' ({self._referenced_id(other, f.name, i)}) cannot be "
+                                f"'{BY_ROUTE[route].dto}' ({self._referenced_id(other, f.name, i)}) "
+                                "cannot be "
                                 f"deleted because it is used by '{other.dto}'.",
                             )
                             break
@@ -910,7 +909,8 @@ class Store:
             out += [
                 r[0]
                 for r in self.conn.execute(
-                    f"SELECT identity FROM {_q(res.table)} WHERE {_q(column)} IN ({','.join('?' * len(chunk))})",
+                    f"SELECT identity FROM {_q(res.table)} WHERE {_q(column)} IN "
+                    f"({','.join('?' * len(chunk))})",
                     chunk,
                 )
             ]
