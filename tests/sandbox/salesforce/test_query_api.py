@@ -139,6 +139,28 @@ def test_the_batch_size_header_sets_the_page_size(sf: Salesforce) -> None:
     assert len({r["Id"] for r in rows}) == ACCOUNTS
 
 
+def test_child_subquery_rows_count_toward_the_page_size(env: Env, sf: Salesforce) -> None:
+    for k in range(3):
+        family = env.put("Account", Name=f"Family {k}")
+        for i in range(99):
+            env.put("Contact", LastName=f"Member {k}-{i:02d}", AccountId=family)
+    soql = "SELECT Name, (SELECT LastName FROM Contacts) FROM Account WHERE Name LIKE 'Family%' ORDER BY Name"
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    first = sf.query(soql, headers=headers)
+    assert [r["Name"] for r in first["records"]] == ["Family 0", "Family 1"]
+    assert first["records"][0]["Contacts"]["totalSize"] == 99
+    rest = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True, headers=headers)
+    assert [r["Name"] for r in rest["records"]] == ["Family 2"]
+    assert rest["done"] is True
+    assert len(list(sf.query_all_iter(soql))) == 3
+
+
+def test_query_all_pages_through_query_all_locators(sf: Salesforce) -> None:
+    first = sf.query("SELECT Id FROM Product2", include_deleted=True)
+    assert "/queryAll/01g" in first["nextRecordsUrl"]
+    assert len(list(sf.query_all_iter("SELECT Id FROM Product2", include_deleted=True))) == PRODUCTS
+
+
 def test_count_answers_with_total_size_only(sf: Salesforce) -> None:
     result = sf.query("SELECT COUNT() FROM Account WHERE NumberOfEmployees >= 400")
     assert result == {"totalSize": 50, "done": True, "records": []}
@@ -258,16 +280,15 @@ def test_bulk2_query_honours_the_column_delimiter_and_line_ending(sf: Salesforce
 
 
 def test_query_job_lifecycle_create_poll_list_abort_and_delete(sf: Salesforce) -> None:
-    job = sf.restful(
-        "jobs/query", method="POST", json={"operation": "query", "query": "SELECT Id FROM Account"}
-    )
+    soql = "SELECT Id FROM Account WHERE Name LIKE 'Paged%'"
+    job = sf.restful("jobs/query", method="POST", json={"operation": "query", "query": soql})
     assert job["state"] == "UploadComplete"
     assert job["object"] == "Account"
     assert job["id"].startswith("750")
     info = sf.restful(f"jobs/query/{job['id']}")
     assert info["state"] == "JobComplete"
     assert info["jobType"] == "V2Query"
-    assert info["numberRecordsProcessed"] == ACCOUNTS + 1
+    assert info["numberRecordsProcessed"] == ACCOUNTS
     listed = sf.restful("jobs/query")
     assert job["id"] in [j["id"] for j in listed["records"]]
     with pytest.raises(SalesforceMalformedRequest) as info_abort:

@@ -116,9 +116,28 @@ def _batch_size(request: Request) -> int:
     return max(MIN_BATCH, min(DEFAULT_BATCH, int(m.group(1))))
 
 
+def _page_end(result: QueryResult, start: int, size: int) -> int:
+    """Where a page that starts at ``start`` ends: ``size`` rows, child subquery rows included."""
+    records = result.records
+    if not result.child_relationships:
+        return min(len(records), start + size)
+    used, end = 0, start
+    while end < len(records):
+        cost = 1
+        for name in result.child_relationships:
+            children = records[end].get(name)
+            if children:
+                cost += len(children["records"])
+        if used and used + cost > size:
+            break
+        used += cost
+        end += 1
+    return end
+
+
 def _page(version: str, key: str, cursor: _Cursor, start: int, size: int) -> dict[str, Any]:
     records = cursor.result.records
-    end = start + size
+    end = _page_end(cursor.result, start, size)
     body: dict[str, Any] = {"totalSize": cursor.result.total_size, "done": end >= len(records)}
     if end < len(records):
         body["nextRecordsUrl"] = f"/services/data/v{version}/{cursor.kind}/{key}-{end}"
@@ -314,7 +333,7 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         result = execute(q, ctx.schema, ctx.store, include_deleted=kind == "queryAll", api_version=version)
         cursor = _Cursor(result, kind)
         size = _batch_size(request)
-        if len(result.records) <= size:
+        if _page_end(result, 0, size) >= len(result.records):
             body = {"totalSize": result.total_size, "done": True, "records": result.records}
             return JSONResponse(body)
         key = cursors.add(cursor)

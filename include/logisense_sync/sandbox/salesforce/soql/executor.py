@@ -114,6 +114,8 @@ class QueryResult:
     sobject: str
     count_only: bool = False
     has_subqueries: bool = False
+    #: Names of the child relationship subqueries in the records (their rows count toward a page).
+    child_relationships: list[str] = field(default_factory=list)
     is_aggregate: bool = False
 
     def flat_rows(self) -> Iterator[list[Any]]:
@@ -1002,4 +1004,5 @@ def execute(
         compiled.columns(),
         compiled.sobject.name,
         has_subqueries=bool(compiled.subqueries),
+        child_relationships=[sub.parent_link[1] for sub in compiled.subqueries if sub.parent_link],
     )
