@@ -62,24 +62,6 @@ _NO_SOBJECT = (
 # --------------------------------------------------------------------------- what we need from schema/store
 
 
-class FieldLike(Protocol):
-    name: str
-    type: str
-    reference_to: list[str]
-    relationship_name: str | None
-
-
-class SObjectLike(Protocol):
-    name: str
-    key_prefix: str
-
-    def field(self, name: str) -> Any: ...
-
-    def relationship(self, name: str) -> Any: ...
-
-    def child_relationship(self, name: str) -> tuple[str, str, str] | None: ...
-
-
 class SchemaLike(Protocol):
     def sobject(self, name: str) -> Any: ...
 
