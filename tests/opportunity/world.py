@@ -234,7 +234,7 @@ class World:
                     }
                 )["id"]
             )
-            for quantity, price in (lines or [(1, 90)])
+            for quantity, price in ([(1, 90)] if lines is None else lines)
         ]
         return opp, line_ids
 

@@ -80,6 +80,7 @@ def sync_request(request: dict[str, Any], context: dict[str, Any]) -> dict[str, 
     finally:
         ls.close()
     logger.info("%s: %s - %s", outcome.label, outcome.outcome.value, outcome.message)
+    context["ti"].xcom_push(key="outcome", value=outcome.to_dict())
     if outcome.outcome == opportunity_sync.Outcome.FAILED:
         msg = f"{outcome.label}: {outcome.message}"
         raise AirflowFailException(msg)
@@ -87,17 +88,23 @@ def sync_request(request: dict[str, Any], context: dict[str, Any]) -> dict[str, 
 
 
 def report(claimed: list[dict[str, Any]], context: dict[str, Any]) -> dict[str, Any]:
-    """Count what the run's units did (read back from their XComs)."""
+    """Count what the run's units did (read back from their XComs); fail the run if a request failed."""
     from logisense_sync.pipelines import opportunity_sync
 
     ti = context["ti"]
     outcomes: list[dict[str, Any]] = []
     if claimed:
-        pulled = ti.xcom_pull(task_ids="sync_request", map_indexes=list(range(len(claimed))), default=None)
+        pulled = ti.xcom_pull(
+            task_ids="sync_request", key="outcome", map_indexes=list(range(len(claimed))), default=None
+        )
         items = pulled if isinstance(pulled, list) else [pulled]
         outcomes = [item for item in items if isinstance(item, dict)]
     summary = opportunity_sync.summarize(outcomes)
     summary["claimed"] = len(claimed)
     summary["without_outcome"] = len(claimed) - len(outcomes)
     logger.info("opportunity sync report: %s", summary)
+    failed = summary["counts"].get(opportunity_sync.Outcome.FAILED.value, 0)
+    if failed or summary["without_outcome"]:
+        msg = f"{failed} request(s) failed and {summary['without_outcome']} unit(s) ended without an outcome: {summary}"
+        raise AirflowFailException(msg)
     return summary

@@ -568,6 +568,8 @@ def _line_problems(deal: Deal, tolerance: Decimal) -> list[str]:
                     f"and currency. Delete that change."
                 )
         if not mine:
+            if deal.pricebook is None or not deal.pricebook.logisense_id:
+                continue  # already reported: the price book itself is not a LogiSense one
             problems.append(
                 f"{label} has no LogiSense services for this price book and currency. "
                 "Run the catalogue sync or pick another product."
