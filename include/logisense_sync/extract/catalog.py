@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
@@ -412,31 +414,86 @@ def frame_from_pages(pages: Iterable[list[dict[str, Any]]], spec: ResourceSpec) 
     return frame if order == list(frame.columns) else frame[order]
 
 
+_DONE: Final = object()
+
+
+def prefetched(pages: Iterator[list[dict[str, Any]]], depth: int = 1) -> Iterator[list[dict[str, Any]]]:
+    """Run a page iterator in a background thread, ``depth`` pages ahead of the consumer.
+
+    While this thread turns page N into a frame, the background thread already waits for page N+1, so the
+    server's work overlaps the client's. Only the background thread touches the client until the iterator is
+    exhausted (or abandoned), so the client needs no locking. Errors are re-raised in the consumer.
+
+    Args:
+        pages: e.g. ``client.search_pages(...)`` (not started yet).
+        depth: how many pages may wait, decoded, ahead of the consumer (memory: ``depth`` pages).
+
+    Yields:
+        The pages, in order.
+    """
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put(page, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="logisense-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _read(
-    client: LogiSenseClient, attr: str, filters: Filters | None = None, page_size: int = MAX_PAGE_SIZE
+    client: LogiSenseClient,
+    attr: str,
+    filters: Filters | None = None,
+    page_size: int = MAX_PAGE_SIZE,
+    prefetch: bool = True,
 ) -> pd.DataFrame:
     spec = _SPECS[attr]
     started = time.monotonic()
-    frame = frame_from_pages(client.search_pages(spec.route, filters, page_size=page_size), spec)
+    pages = client.search_pages(spec.route, filters, page_size=page_size)
+    frame = frame_from_pages(prefetched(pages) if prefetch else pages, spec)
     logger.info("LogiSense %s: %d rows in %.2f s", spec.route, len(frame), time.monotonic() - started)
     return frame
 
 
 def _read_in(
-    client: LogiSenseClient, attr: str, column: str, ids: Sequence[int], page_size: int
+    client: LogiSenseClient, attr: str, column: str, ids: Sequence[int], page_size: int, prefetch: bool
 ) -> pd.DataFrame:
     spec = _SPECS[attr]
     if not ids:
         return empty_frame(spec)
 
-    def pages() -> Iterable[list[dict[str, Any]]]:
+    def pages() -> Iterator[list[dict[str, Any]]]:
         for start in range(0, len(ids), IN_CHUNK):
             chunk = [int(i) for i in ids[start : start + IN_CHUNK]]
             filters = [{"name": column, "operator": "in", "value": chunk}]
             yield from client.search_pages(spec.route, filters, page_size=page_size)
 
     started = time.monotonic()
-    frame = frame_from_pages(pages(), spec)
+    frame = frame_from_pages(prefetched(pages()) if prefetch else pages(), spec)
     logger.info(
         "LogiSense %s (%d %s): %d rows in %.2f s",
         spec.route, len(ids), column, len(frame), time.monotonic() - started,
@@ -450,6 +507,7 @@ def read_catalog(
     *,
     include_standard: bool = True,
     page_size: int = MAX_PAGE_SIZE,
+    prefetch: bool = True,
 ) -> CatalogFrames:
     """Read the catalogue (or the part one or more price books need) into frames.
 
@@ -459,6 +517,7 @@ def read_catalog(
         include_standard: with ``price_book_ids``, also read the standard book's prices (the default prices a
             regional book falls back to).
         page_size: Search page size (at most 10000: fewest calls).
+        prefetch: fetch the next page in a background thread while the current one becomes a frame.
 
     Returns:
         The frames. ``price_books``, ``frequency_currencies``, ``price_plans``, ``recurring_prices`` and
@@ -470,6 +529,10 @@ def read_catalog(
     """
     started = time.monotonic()
     calls_before = client.request_count
+
+    def read(attr: str, filters: Filters | None = None) -> pd.DataFrame:
+        return _read(client, attr, filters, page_size, prefetch)
+
     frames: dict[str, Any] = {}
     for attr in (
         "currencies",
@@ -480,7 +543,7 @@ def read_catalog(
         "usage_classes",
         "usage_units",
     ):
-        frames[attr] = _read(client, attr, page_size=page_size)
+        frames[attr] = read(attr)
 
     selected: tuple[int, ...] | None = None
     books = frames["price_books"]
@@ -498,27 +561,27 @@ def read_catalog(
         frames["price_books"] = books[books["identity"].isin(selected)].reset_index(drop=True)
 
     for attr in ("packages", "package_currencies", "package_frequencies", "services", "package_services"):
-        frames[attr] = _read(client, attr, page_size=page_size)
+        frames[attr] = read(attr)
     for attr in ("usage_rate_plans", "usage_rate_groups", "usage_rates"):
-        frames[attr] = _read(client, attr, page_size=page_size)
+        frames[attr] = read(attr)
 
     if selected is None:
-        frames["frequency_currencies"] = _read(client, "frequency_currencies", page_size=page_size)
+        frames["frequency_currencies"] = read("frequency_currencies")
         plan_filter: Filters = [{"name": "accountPricePlanId", "operator": "isNull", "value": None}]
-        frames["price_plans"] = _read(client, "price_plans", plan_filter, page_size=page_size)
+        frames["price_plans"] = read("price_plans", plan_filter)
         plan_ids = frames["price_plans"]["identity"]
         for attr in ("recurring_prices", "one_time_prices"):
-            rows = _read(client, attr, page_size=page_size)
+            rows = read(attr)
             # Account override plans' rows are not catalogue: keep the catalogue plans' rows (vectorised).
             keep = rows["packageServicePricePlanId"].isin(plan_ids)
             frames[attr] = rows if bool(keep.all()) else rows[keep].reset_index(drop=True)
     else:
         in_books: Filters = [{"name": "priceBookId", "operator": "in", "value": list(selected)}]
-        frames["frequency_currencies"] = _read(client, "frequency_currencies", in_books, page_size=page_size)
-        frames["price_plans"] = _read(client, "price_plans", in_books, page_size=page_size)
+        frames["frequency_currencies"] = read("frequency_currencies", in_books)
+        frames["price_plans"] = read("price_plans", in_books)
         ids = frames["price_plans"]["identity"].astype("int64").tolist()
         for attr in ("recurring_prices", "one_time_prices"):
-            frames[attr] = _read_in(client, attr, "packageServicePricePlanId", ids, page_size)
+            frames[attr] = _read_in(client, attr, "packageServicePricePlanId", ids, page_size, prefetch)
 
     catalog = CatalogFrames(**frames, price_book_ids=selected)
     logger.info(
