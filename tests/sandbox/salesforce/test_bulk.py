@@ -265,7 +265,7 @@ def test_salesforce_bulk_operator_retries_transient_lock_failures(
             "count": 1,
         }
     )
-    operator = SalesforceBulkOperator(
+    load = SalesforceBulkOperator(
         task_id="load",
         operation="insert",
         object_name="Account",
@@ -273,7 +273,7 @@ def test_salesforce_bulk_operator_retries_transient_lock_failures(
         max_retries=1,
         bulk_retry_delay=0,
     )
-    result = operator.execute(context={})  # type: ignore[arg-type]
+    result = load.execute(context={})  # type: ignore[arg-type]
     assert [r["success"] for r in result] == [True, True]
     assert sorted(r["Name"] for r in sf.query("SELECT Name FROM Account")["records"]) == ["Bulk A", "Bulk B"]
     assert airflow_salesforce.requests()["injected"] == {"UNABLE_TO_LOCK_ROW": 1}
@@ -282,14 +282,14 @@ def test_salesforce_bulk_operator_retries_transient_lock_failures(
 def test_salesforce_bulk_operator_upsert_reports_per_record_errors(airflow_salesforce: Any) -> None:
     from airflow.providers.salesforce.operators.bulk import SalesforceBulkOperator
 
-    operator = SalesforceBulkOperator(
+    upsert = SalesforceBulkOperator(
         task_id="upsert",
         operation="upsert",
         object_name="Product2",
         external_id_field="LogiSense_Id__c",
         payload=[{"LogiSense_Id__c": "X1", "Name": "ok"}, {"LogiSense_Id__c": "X2", "Name": "x" * 300}],
     )
-    result = operator.execute(context={})  # type: ignore[arg-type]
+    result = upsert.execute(context={})  # type: ignore[arg-type]
     assert result[0]["success"] is True
     assert result[1]["errors"][0]["statusCode"] == "STRING_TOO_LONG"
 
