@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pytest
+from logisense_sync.clients.logisense import LogiSenseRetriableError
 from logisense_sync.extract.catalog import CATALOG_RESOURCES, CatalogFrames, empty_frame, frame_from_pages
 
 SPECS = {spec.attr: spec for spec in CATALOG_RESOURCES}
@@ -85,3 +90,23 @@ def test_frame_columns_are_the_sandbox_dto_property_names_verbatim() -> None:
                 continue
             expected += [f.name, f.echo] if f.ref else [f.name]
         assert list(spec.fields) == expected, spec.route
+
+
+def test_prefetched_pages_arrive_in_order_and_errors_reach_the_consumer() -> None:
+    from logisense_sync.extract.catalog import prefetched
+
+    def pages(fail_after: int | None) -> Iterator[list[dict[str, Any]]]:
+        for n in range(5):
+            if fail_after is not None and n == fail_after:
+                raise LogiSenseRetriableError("injected", status=503, method="POST", path="/x/Search")
+            yield [{"identity": n}]
+
+    assert [p[0]["identity"] for p in prefetched(pages(None))] == [0, 1, 2, 3, 4]
+    consumer = prefetched(pages(3))
+    assert [next(consumer)[0]["identity"] for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(LogiSenseRetriableError, match="injected"):
+        next(consumer)
+    abandoned = prefetched(pages(None))
+    next(abandoned)
+    abandoned.close()  # abandoning the iterator stops the background thread
+    assert not [t for t in threading.enumerate() if t.name == "logisense-prefetch"]

@@ -695,10 +695,12 @@ class LogiSenseClient:
             query["pagination"] = {"pageNumber": page_number, "pageSize": page_size}
             envelope = self._request("POST", path, json={"query": query}, idempotent=True)
             items, total = unwrap_items(envelope)
-            if items:
-                yield items
+            if not items:
+                return
+            yield items
             seen += len(items)
-            if len(items) < page_size or (total is not None and seen >= total):
+            # Trust totalCount when given: a server that caps pageSize below ours still gets read to the end.
+            if (total is not None and seen >= total) or (total is None and len(items) < page_size):
                 return
             page_number += 1
 
