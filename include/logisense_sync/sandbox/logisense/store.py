@@ -194,8 +194,9 @@ class Store:
         with self.lock:
             for res in RESOURCES:
                 t = res.table
-                cols: list[tuple[str, ...]] = [(f.name,) for f in res.refs]
-                cols += [u for u in res.unique if u not in cols]
+                # a composite unique key also serves lookups on its first column
+                cols: list[tuple[str, ...]] = list(res.unique)
+                cols += [(f.name,) for f in res.refs if not any(u[0] == f.name for u in res.unique)]
                 for c in cols:
                     name = f"ix_{t}_{'_'.join(c)}"
                     self.conn.execute(
@@ -207,7 +208,6 @@ class Store:
                             f"CREATE INDEX IF NOT EXISTS {_q(f'ix_{t}_ext_{key}')} ON {_q(t)} "
                             f"(json_extract(extensions, '$.{key}'))"
                         )
-            self.conn.execute("ANALYZE")
 
     def _invalidate(self, routes: Iterable[str] | None) -> None:
         for route in routes if routes is not None else list(self._versions):
