@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         "--packages", type=int, default=int(os.environ.get("BENCH_LOGISENSE_PACKAGES", "10000"))
     )
     parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
+    # ``python -m bench`` calls main() with its own argv in sys.argv: read options only when given here.
+    args = parser.parse_args(argv or [])
 
     with running_sandbox() as sandbox:
         started = time.perf_counter()
@@ -247,4 +248,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
