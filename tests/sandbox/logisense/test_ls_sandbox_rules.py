@@ -433,3 +433,61 @@ def test_in_use_objects_and_the_standard_price_book_cannot_be_deleted(demo: Api)
     parent = _account(demo, "Parent")
     _account(demo, "Child", parentAccountId=parent["identity"])
     assert demo.errors(demo.delete(f"Account/{parent['identity']}"))[0][0] == 14100011
+
+
+def test_contacts_carry_points_and_email_points_must_look_like_email(api: Api) -> None:
+    account = _account(api, "Acme")
+    response = api.post(
+        "Contact",
+        {
+            "accountId": account["identity"],
+            "contactTypeId": 1,
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "extensions": {"sfdcid": "003000000000001AAA"},
+            "contactPoint": [
+                {"contactPointTypeId": 1, "value": "ada@example.com"},
+                {"contactPointTypeId": 2, "value": "+1 555 0100"},
+            ],
+        },
+    )
+    items = response.json()["results"]["items"]
+    assert [(i["dtoTypeKey"], i["action"]) for i in items] == [
+        ("contact", "created"),
+        ("contactPoint", "created"),
+        ("contactPoint", "created"),
+    ]
+    assert items[0]["instance"]["name"] == "Ada Lovelace"
+    assert items[1]["instance"]["contactName"] == "Ada Lovelace"
+    bad = api.post(
+        "Contact/Point", {"contactId": items[0]["identity"], "contactPointTypeId": 1, "value": "not-an-email"}
+    )
+    assert api.errors(bad) == [
+        (11900000, "'Value' MUST be a valid email address when adding or updating a 'ContactPoint'."),
+        ROLLED_BACK,
+    ]
+
+
+def test_detaching_an_account_makes_it_a_hierarchy_of_its_own(api: Api) -> None:
+    top = _account(api, "Top")
+    child = _account(api, "Child", parentAccountId=top["identity"])
+    grandchild = _account(api, "Grandchild", parentAccountId=child["identity"])
+    link = api.search(
+        "Account/Parent", search=[{"name": "accountId", "operator": "eq", "value": child["identity"]}]
+    )
+    deleted = api.delete(f"Account/Parent/{link['items'][0]['identity']}").json()
+    assert [(i["dtoTypeKey"], i["action"]) for i in deleted["results"]["items"]] == [
+        ("accountParent", "deleted")
+    ]
+    after = api.get(f"Account/{grandchild['identity']}").json()["items"][0]
+    assert (after["topAccountId"], after["invoicerAccountId"], after["taxAccountId"]) == (
+        child["identity"],
+        child["identity"],
+        child["identity"],
+    )
+    assert api.get(f"Account/{child['identity']}").json()["items"][0]["parentAccountId"] is None
+    other = _account(api, "Other")
+    joined = api.patch(f"Account/{child['identity']}", {"parentAccountId": other["identity"]})
+    assert joined.status_code == 200, joined.text
+    moved = api.get(f"Account/{grandchild['identity']}").json()["items"][0]
+    assert moved["topAccountId"] == other["identity"]
