@@ -548,7 +548,8 @@ class Store:
                     self._cache_put(self._count_cache, ckey, total, 256)
             limit = q.page_size if q.page is not None and q.page_size is not None else q.top
             offset = (q.page - 1) * limit if q.page is not None else 0
-            if not q.order or q.order == [(f"{t}.identity", False)]:
+            identity_order = not q.order or q.order == [(f"{t}.identity", False)]
+            if identity_order and not q.where:
                 ids = [
                     r[0]
                     for r in self.conn.execute(
@@ -560,7 +561,8 @@ class Store:
                 okey = (res.route, version, where_sql, tuple(q.params), tuple(q.order))
                 ordered = self._order_cache.get(okey)
                 if ordered is None:
-                    order_sql = ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in q.order)
+                    # filtered or sorted: compute the whole order once per data version, then slice pages
+                    order_sql = ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in q.order) or "identity"
                     ordered = [
                         r[0]
                         for r in self.conn.execute(
