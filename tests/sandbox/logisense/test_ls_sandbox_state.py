@@ -153,3 +153,15 @@ def test_recorded_requests_count_calls_by_route(api: Api) -> None:
     api.get("Currency/1")
     recorded = api.sandbox.requests()
     assert recorded["by_route"] == {f"GET {API}Currency/{{id}}": 2}
+
+
+def test_starting_with_the_demo_seed_keeps_existing_state(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    first = create_app(tmp_path, seed="demo")
+    with TestClient(first) as client:
+        assert len(client.get("/__sandbox__/snapshot").json()["Package"]) == 22
+        client.post("/__sandbox__/seed", json={"profile": "generated", "packages": 3})
+    again = create_app(tmp_path, seed="demo")
+    with TestClient(again) as client:
+        assert len(client.get("/__sandbox__/snapshot").json()["Package"]) == 3

@@ -75,7 +75,7 @@ def create_app(data_dir: Path, *, seed: str = "empty", latency_ms: int = 0) -> F
     Args:
         data_dir: where state lives (``logisense.sqlite3``); created if missing.
         seed: ``empty`` keeps existing state (a fresh data dir gets the owner's system data only);
-            ``demo`` replaces the state with the demo catalogue.
+            ``demo`` loads the demo catalogue unless the tenant already has packages (then keeps it).
         latency_ms: delay added to every API call.
 
     Returns:
@@ -86,7 +86,9 @@ def create_app(data_dir: Path, *, seed: str = "empty", latency_ms: int = 0) -> F
     store = Store(data_dir / DB_NAME)
     rules.install(store)
     if seed == "demo":
-        seeding.load_demo(store)
+        # a restart with --seed demo keeps what is there (CONTRACT: a restart loses nothing)
+        if store.fresh or store.counts()["Package"] == 0:
+            seeding.load_demo(store)
     elif seed == "empty":
         if store.fresh:
             seeding.load_system(store)
