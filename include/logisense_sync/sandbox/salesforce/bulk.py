@@ -344,12 +344,13 @@ class BulkApi:
                     job.failures.append(("", message, row))
                     continue
                 values = dict(zip(header, row, strict=True))
+                mark = store.mark()
                 try:
                     if fault is not None and control.should_fail_record(fault):
                         raise fault_error(fault)
-                    with store.savepoint():
-                        record_id, created = self._apply(job, so, values, id_col, ext_col, row)
+                    record_id, created = self._apply(job, so, values, id_col, ext_col, row)
                 except SalesforceApiError as exc:
+                    store.rollback_to(mark)
                     failed_id = (
                         row[id_col]
                         if id_col is not None and job.operation in ("update", "delete", "hardDelete")

@@ -29,8 +29,15 @@ def to18(id15: str) -> str:
     return id15 + checksum(id15)
 
 
+def normalize(value: object) -> str | None:
+    """The canonical 18-character id for a 15- or 18-character id (any case for 18), or None if malformed."""
+    if not isinstance(value, str) or len(value) not in (15, 18):
+        return None
+    return _normalize(value)
+
+
 @lru_cache(maxsize=1 << 17)
-def normalize(value: str) -> str | None:
+def _normalize(value: str) -> str | None:
     """The canonical 18-character id for a 15- or 18-character id (any case for 18), or None if malformed.
 
     An 18-character id's suffix encodes the case of its first 15 characters, so an id whose case was

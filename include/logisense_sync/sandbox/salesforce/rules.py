@@ -44,6 +44,7 @@ class Dml:
         self.schema = schema
         self.store = store
         self._currencies: list[str] | None = None
+        self._templates: dict[str, Record] = {}
         self._required: dict[str, list[Field]] = {}
         self._unique: dict[str, list[Field]] = {}
         for so in schema.sobjects():
@@ -274,12 +275,14 @@ class Dml:
         return [f for f in so.fields.values() if f.unique and f.type != "id"]
 
     def _new_record(self, so: SObject) -> Record:
-        rec: Record = {}
-        for f in so.fields.values():
-            if f.type == "boolean":
-                rec[f.name] = bool(f.default_value)
-            else:
-                rec[f.name] = f.default_value
+        template = self._templates.get(so.name)
+        if template is None:
+            template = {
+                f.name: bool(f.default_value) if f.type == "boolean" else f.default_value
+                for f in so.fields.values()
+            }
+            self._templates[so.name] = template
+        rec: Record = dict(template)
         rec["Id"] = self.store.new_id(so)
         rec["IsDeleted"] = False
         if "OwnerId" in so.fields:

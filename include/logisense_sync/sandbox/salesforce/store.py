@@ -23,6 +23,15 @@ from logisense_sync.sandbox.salesforce.schema import Field, Schema, SObject
 
 logger = logging.getLogger(__name__)
 
+try:  # msgspec (an Airflow dependency) encodes records several times faster than json
+    import msgspec
+
+    _encode: Any = msgspec.json.Encoder().encode
+    _decode: Any = msgspec.json.Decoder().decode
+except ImportError:  # pragma: no cover - fallback when msgspec is absent
+    _encode = lambda rec: json.dumps(rec, separators=(",", ":")).encode()  # noqa: E731
+    _decode = json.loads
+
 Record = dict[str, Any]
 _MISSING = object()
 
@@ -284,14 +293,14 @@ class Store:
     def _persist(self, touched: set[tuple[str, str]]) -> None:
         if self._db is None:
             return
-        rows: list[tuple[str, str, str]] = []
+        rows: list[tuple[str, str, bytes]] = []
         gone: list[tuple[str]] = []
         for name, rid in touched:
             rec = self._records[name].get(rid)
             if rec is None:
                 gone.append((rid,))
             else:
-                rows.append((rid, name, json.dumps(rec, separators=(",", ":"))))
+                rows.append((rid, name, _encode(rec)))
         db = self._db
         db.execute("BEGIN")
         try:
@@ -331,7 +340,7 @@ class Store:
             so = self.schema.sobject(name)
             if so is None:
                 continue
-            rec = json.loads(data)
+            rec = _decode(data)
             for fname, f in so.fields.items():  # fields added to the schema since the record was written
                 if fname not in rec:
                     rec[fname] = f.default_value if f.type == "boolean" else None
