@@ -139,3 +139,14 @@ def test_test_connection_reports_an_incomplete_connection(monkeypatch: pytest.Mo
     ok, message = LogiSenseHook().test_connection()
     assert not ok
     assert "client_id" in message
+
+
+def test_a_uri_form_connection_keeps_the_https_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The form Airflow's "Test" button and `airflow connections add --conn-uri` use.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LOGISENSE_URI",
+        "logisense://https://admin:S3cret@127.0.0.1%3A8444/?client_id=sandbox&api_version=v10",
+    )
+    client = LogiSenseHook("logisense_uri").get_client()
+    assert client.base_url == "https://127.0.0.1:8444"
+    assert (client.username, client.client_id, client.api_version) == ("admin", "sandbox", "v10")
