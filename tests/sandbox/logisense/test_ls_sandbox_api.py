@@ -304,3 +304,15 @@ def test_injected_fault_is_rendered_as_a_logisense_error_with_retry_after(api: A
     assert response.headers["Retry-After"] == "3"
     assert api.errors(response, 503) == [(503, "busy")]
     assert api.get("Currency").status_code == 200
+
+
+def test_in_accepts_more_values_than_sqlite_bind_variables(demo: Api) -> None:
+    wanted = list(range(1, 40001))
+    body = demo.search(
+        "Package/Service/PricePlan/Recurring",
+        search=[{"name": "identity", "operator": "in", "value": wanted}],
+        pagination={"pageNumber": 1, "pageSize": 10000},
+    )
+    assert body["pagedResults"]["totalCount"] == 1728
+    none = demo.search("Currency", search=[{"name": "identity", "operator": "notIn", "value": wanted}])
+    assert none["totalCount"] == 0

@@ -16,7 +16,7 @@ from logisense_sync.sandbox.common.control import ControlPlane, install_control_
 from logisense_sync.sandbox.logisense import rules
 from logisense_sync.sandbox.logisense import seed as seeding
 from logisense_sync.sandbox.logisense.auth import DEFAULT_LIFETIME, TokenIssuer
-from logisense_sync.sandbox.logisense.errors import LogiSenseError, bad_request
+from logisense_sync.sandbox.logisense.errors import ErrorItem, LogiSenseError, bad_request
 from logisense_sync.sandbox.logisense.routes import error_type, handle, pagination_header, parse_body, resolve
 from logisense_sync.sandbox.logisense.store import Store, new_tracking_id
 
@@ -134,6 +134,9 @@ def create_app(data_dir: Path, *, seed: str = "empty", latency_ms: int = 0) -> F
             result = await asyncio.to_thread(handle, store, call, body, pagination)
         except LogiSenseError as exc:
             return error_response(exc, type_)
+        except Exception:  # any bug answers as LogiSense would: a 500 error envelope (logged)
+            logger.exception("LogiSense sandbox failed on %s %s", method, path)
+            return error_response(LogiSenseError(500, [ErrorItem(500, "An error has occurred.")]), type_)
         tracking_id = new_tracking_id()
         return _json({"trackingId": tracking_id, **result}, 200, tracking_id)
 

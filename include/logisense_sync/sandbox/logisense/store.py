@@ -513,12 +513,18 @@ class Store:
                 if not isinstance(value, list) or not value:
                     err(f"The '{op}' operator on '{name}' requires a non-empty array value.")
                     return
-                marks = ",".join("?" * len(value))
+                values = [conv(v) for v in value]
+                if len(values) > 200:
+                    # one JSON parameter instead of thousands of bind variables (SQLite caps those)
+                    marks = "SELECT value FROM json_each(?)"
+                    params.append(json.dumps(values))
+                else:
+                    marks = ",".join("?" * len(values))
+                    params.extend(values)
                 if op == "in":
                     where.append(f"{col}{nocase} IN ({marks})")
                 else:
                     where.append(f"({col} IS NULL OR {col}{nocase} NOT IN ({marks}))")
-                params.extend(conv(v) for v in value)
             elif op in ("contains", "startsWith", "endsWith"):
                 if not isinstance(value, str | int | float) or isinstance(value, bool):
                     raise ValueError
