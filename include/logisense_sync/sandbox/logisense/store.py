@@ -9,6 +9,7 @@ all errors at once). The business rules live in ``rules.py``; this module is the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -57,6 +58,10 @@ _EXT_INDEXED_TABLES = (
     "Package/Service/PricePlan",
 )
 SYSTEM_COLUMNS = ("created", "updated", "extensions", "_label")
+# Fingerprint of the table layout: a data dir written by an older layout is recreated instead of failing.
+SCHEMA_VERSION = hashlib.sha256(
+    repr([(r.table, [(f.name, f.type) for f in r.fields]) for r in RESOURCES]).encode()
+).hexdigest()[:16]
 
 
 def now_iso() -> str:
@@ -154,8 +159,10 @@ class Store:
         self.after_delete: dict[str, Callable[[Store, Tx, Resource, Row], None]] = {}
         self.label: dict[str, Callable[[Store, Row], str | None]] = {}
         self.conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
-        self.fresh = not self._tables_exist()
+        self.fresh = not self._tables_exist() or self.meta("schema") != SCHEMA_VERSION
         if self.fresh:
+            if self._tables_exist():
+                logger.warning("LogiSense sandbox schema changed: %s starts empty", db_path)
             self.create_schema()
 
     # --- schema ---------------------------------------------------------------------------------------
@@ -184,6 +191,9 @@ class Store:
                     f"CREATE TABLE {_q(res.table)} (identity INTEGER PRIMARY KEY AUTOINCREMENT, {cols}, "
                     "created TEXT, updated TEXT, extensions TEXT, _label TEXT)"
                 )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO _meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
             self.conn.execute("COMMIT")
             if indexes:
                 self.create_indexes()
