@@ -160,6 +160,19 @@ def test_bulk2_na_sets_null_and_an_empty_value_leaves_the_field_alone(sf: Salesf
     assert (record["Website"], record["Phone"]) == (None, "555")
 
 
+def test_bulk2_upsert_fails_rows_whose_external_id_repeats(sf: Salesforce) -> None:
+    result = sf.bulk2.Product2.upsert(
+        records=[{"LogiSense_Id__c": k, "Name": k} for k in ("R1", "R1", "R2")],
+        external_id_field="LogiSense_Id__c",
+        wait=WAIT,
+    )
+    assert result[0]["numberRecordsFailed"] == 2
+    failed = rows(sf.bulk2.Product2.get_failed_records(result[0]["job_id"]))
+    assert {r["sf__Error"] for r in failed} == {
+        "DUPLICATE_EXTERNAL_ID:Duplicate external id specified: R1:--"
+    }
+
+
 def test_bulk2_delete_and_failed_rows_carry_the_id(sf: Salesforce, bulk2: Bulk2) -> None:
     account = sf.Account.create({"Name": "Doomed"})["id"]
     missing = account[:-6] + "zzzzzz"
@@ -206,7 +219,7 @@ def test_injected_lock_failures_fail_the_given_share_of_bulk2_rows(
     assert 20 < failed_count < 80
     failed = rows(sf.bulk2.Account.get_failed_records(result[0]["job_id"]))
     assert {r["sf__Error"] for r in failed} == {
-        "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record: --"
+        "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--"
     }
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 100 - failed_count
 

@@ -252,14 +252,35 @@ def test_collection_update_upsert_and_delete(sf: Salesforce) -> None:
             "allOrNone": False,
             "records": [
                 {"attributes": {"type": "Product2"}, "LogiSense_Id__c": "U1", "Name": "one"},
-                {"attributes": {"type": "Product2"}, "LogiSense_Id__c": "U1", "Name": "one again"},
+                {"attributes": {"type": "Product2"}, "LogiSense_Id__c": "U2", "Name": "two"},
             ],
         },
     )
-    assert [(r["success"], r["created"]) for r in upserted] == [(True, True), (True, False)]
+    assert [(r["success"], r["created"]) for r in upserted] == [(True, True), (True, True)]
+    again = sf.restful(
+        "composite/sobjects/Product2/LogiSense_Id__c",
+        method="PATCH",
+        json={"records": [{"attributes": {"type": "Product2"}, "LogiSense_Id__c": "U1", "Name": "uno"}]},
+    )
+    assert [(r["success"], r["created"]) for r in again] == [(True, False)]
     deleted = sf.restful("composite/sobjects", method="DELETE", params={"ids": ",".join(account_ids)})
     assert [r["id"] for r in deleted] == account_ids
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 0
+
+
+def test_collection_upsert_fails_records_whose_external_id_repeats(sf: Salesforce) -> None:
+    records = [
+        {"attributes": {"type": "Product2"}, "LogiSense_Id__c": key, "Name": key}
+        for key in ("D1", "d1", "D2")
+    ]
+    results = sf.restful(
+        "composite/sobjects/Product2/LogiSense_Id__c",
+        method="PATCH",
+        json={"allOrNone": False, "records": records},
+    )
+    assert [r["success"] for r in results] == [False, False, True]
+    assert results[0]["errors"][0]["statusCode"] == "DUPLICATE_EXTERNAL_ID"
+    assert results[1]["errors"][0]["message"] == "Duplicate external id specified: d1"
 
 
 def test_collection_of_more_than_200_records_is_rejected(sf: Salesforce) -> None:

@@ -23,8 +23,9 @@ from logisense_sync.sandbox.salesforce import ids
 from logisense_sync.sandbox.salesforce.auth import Session, check_version
 from logisense_sync.sandbox.salesforce.errors import BulkV1Error, SalesforceApiError
 from logisense_sync.sandbox.salesforce.rest import fault_error, parse_json
+from logisense_sync.sandbox.salesforce.rules import duplicate_external_id, duplicate_keys
 from logisense_sync.sandbox.salesforce.schema import SObject
-from logisense_sync.sandbox.salesforce.store import now_iso
+from logisense_sync.sandbox.salesforce.store import ext_key, now_iso
 
 if TYPE_CHECKING:
     from logisense_sync.sandbox.salesforce.app import SandboxContext
@@ -331,6 +332,10 @@ class BulkApi:
             if job.operation == "upsert"
             else None
         )
+        dups: set[Any] = set()
+        ext_field = so.field(job.external_id) if job.external_id else None
+        if ext_col is not None and ext_field is not None:
+            dups = duplicate_keys(ext_field, [row[ext_col] for row in data_rows if len(row) == width])
         fault = self.ctx.control.take_record_fault("PATCH", path)
         control = self.ctx.control
         with store.transaction():
@@ -348,6 +353,13 @@ class BulkApi:
                 try:
                     if fault is not None and control.should_fail_record(fault):
                         raise fault_error(fault)
+                    if (
+                        dups
+                        and ext_col is not None
+                        and ext_field is not None
+                        and ext_key(ext_field, row[ext_col]) in dups
+                    ):
+                        raise duplicate_external_id(row[ext_col])
                     record_id, created = self._apply(job, so, values, id_col, ext_col, row)
                 except SalesforceApiError as exc:
                     store.rollback_to(mark)
@@ -525,6 +537,17 @@ class BulkApi:
         assert so is not None
         fault = self.ctx.control.take_record_fault("POST", path)
         control, store = self.ctx.control, self.ctx.store
+        dups: set[Any] = set()
+        ext_field = so.field(job.external_id) if job.operation == "upsert" and job.external_id else None
+        if ext_field is not None:
+            dups = duplicate_keys(
+                ext_field,
+                [
+                    next((v for k, v in item.items() if k.lower() == ext_field.name.lower()), None)
+                    for item in payload
+                    if isinstance(item, dict)
+                ],
+            )
         with store.transaction():
             for item in payload:
                 try:
@@ -532,6 +555,12 @@ class BulkApi:
                         raise SalesforceApiError(400, "INVALID_FIELD", "Each record must be a JSON object")
                     if fault is not None and control.should_fail_record(fault):
                         raise fault_error(fault)
+                    if ext_field is not None and dups:
+                        value = next(
+                            (v for k, v in item.items() if k.lower() == ext_field.name.lower()), None
+                        )
+                        if value not in (None, "") and ext_key(ext_field, value) in dups:
+                            raise duplicate_external_id(value)
                     with store.savepoint():
                         record_id, created = self._v1_apply(job, so, item)
                     batch.results.append({"success": True, "created": created, "id": record_id, "errors": []})

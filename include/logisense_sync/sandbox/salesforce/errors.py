@@ -29,7 +29,9 @@ class SalesforceApiError(Exception):
         return {"statusCode": self.error_code, "message": self.message, "fields": self.fields}
 
     def bulk_error(self) -> str:
-        """The Bulk API 2.0 `sf__Error` form: `CODE:message:field1,field2 --`."""
+        """The Bulk API 2.0 `sf__Error` form: `CODE:message:field1,field2 --` (`CODE:message:--` without fields)."""
+        if not self.fields:
+            return f"{self.error_code}:{self.message}:--"
         return f"{self.error_code}:{self.message}:{','.join(self.fields)} --"
 
     def response(self) -> Response:

@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 from logisense_sync.sandbox.salesforce.auth import MAX_VERSION, MIN_VERSION, Session, check_version
 from logisense_sync.sandbox.salesforce.describe import describe_basic, describe_global, describe_sobject
 from logisense_sync.sandbox.salesforce.errors import SalesforceApiError, not_found, record_failure
+from logisense_sync.sandbox.salesforce.rules import duplicate_external_id, duplicate_keys
 from logisense_sync.sandbox.salesforce.schema import SObject
-from logisense_sync.sandbox.salesforce.store import Record
+from logisense_sync.sandbox.salesforce.store import Record, ext_key
 
 if TYPE_CHECKING:
     from logisense_sync.sandbox.salesforce.app import SandboxContext
@@ -317,6 +318,13 @@ class RestApi:
             so = self._collection_type(segments[0])
             f = self.dml.upsert_field(so, segments[1])
 
+            def key_of(item: Any) -> Any:
+                if not isinstance(item, dict):
+                    return None
+                return next((v for k, v in item.items() if k.lower() == f.name.lower()), None)
+
+            dups = duplicate_keys(f, [key_of(item) for item in records])
+
             def upsert_one(item: Any) -> dict[str, Any]:
                 if not isinstance(item, dict):
                     raise SalesforceApiError(400, "INVALID_FIELD", "Each record must be an object", [])
@@ -331,6 +339,8 @@ class RestApi:
                     )
                 key = next((k for k in item if k.lower() == f.name.lower()), None)
                 value = item.get(key) if key else None
+                if dups and value not in (None, "") and ext_key(f, value) in dups:
+                    raise duplicate_external_id(value)
                 values = {k: v for k, v in item.items() if k != key}
                 record_id, created = self.dml.upsert(so, f.name, value, values)
                 return {"id": record_id, "success": True, "errors": [], "created": created}

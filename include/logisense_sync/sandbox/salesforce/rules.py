@@ -21,7 +21,7 @@ from logisense_sync.sandbox.salesforce.schema import (
     Schema,
     SObject,
 )
-from logisense_sync.sandbox.salesforce.store import Record, Store, now_iso
+from logisense_sync.sandbox.salesforce.store import Record, Store, ext_key, now_iso
 
 _STAGES = {s[0]: s for s in OPPORTUNITY_STAGES}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -30,6 +30,25 @@ _NUMBER_TYPES = frozenset({"double", "currency", "percent"})
 _DT = re.compile(
     r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
+
+
+def duplicate_keys(field: Field, values: list[Any]) -> set[Any]:
+    """External-id values given more than once in one request (those records fail DUPLICATE_EXTERNAL_ID)."""
+    seen: set[Any] = set()
+    dups: set[Any] = set()
+    for value in values:
+        if value in (None, ""):
+            continue
+        key = ext_key(field, value)
+        if key in seen:
+            dups.add(key)
+        seen.add(key)
+    return dups
+
+
+def duplicate_external_id(value: Any) -> SalesforceApiError:
+    """The per-record error of a record whose external id is repeated in the same request."""
+    return SalesforceApiError(400, "DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {value}", [])
 
 
 def fie(fields: list[str], detail: str) -> SalesforceApiError:
