@@ -44,14 +44,15 @@ def test_the_whole_catalogue_is_read_with_one_search_per_resource(
     assert active["amount"].dtype == "float64"
 
 
+@pytest.mark.parametrize("narrow_children", ["auto", "in", "filter"])
 def test_one_price_book_is_read_with_the_standard_book_and_nothing_else(
-    logisense_sandbox: Any, ls_client: LogiSenseClient
+    logisense_sandbox: Any, ls_client: LogiSenseClient, narrow_children: Any
 ) -> None:
     logisense_sandbox.seed("demo")
     books = {b["name"]: b["identity"] for b in ls_client.search("PriceBook")}
     standard, emea = books["Standard"], books["EMEA"]
 
-    catalog = read_catalog(ls_client, [emea])
+    catalog = read_catalog(ls_client, [emea], narrow_children=narrow_children)
 
     assert catalog.price_book_ids == tuple(sorted({standard, emea}))
     assert set(catalog.price_books["identity"]) == {standard, emea}
@@ -69,6 +70,12 @@ def test_one_price_book_is_read_with_the_standard_book_and_nothing_else(
         if r["packageServicePricePlanId"] in plans
     ]
     assert sorted(catalog.recurring_prices["identity"]) == sorted(wanted)
+    one_time = [
+        r["identity"]
+        for r in state["Package/Service/PricePlan/OneTime"]
+        if r["packageServicePricePlanId"] in plans
+    ]
+    assert sorted(catalog.one_time_prices["identity"]) == sorted(one_time)
 
 
 def test_an_unknown_price_book_is_refused_naming_the_known_ones(
@@ -88,3 +95,10 @@ def test_small_pages_give_the_same_frames_as_large_ones(
     assert _search_calls(logisense_sandbox) >= len(CATALOG_RESOURCES) + 3  # several resources span pages
     for name, frame in big.frames().items():
         pd.testing.assert_frame_equal(small.frames()[name], frame, obj=name)
+
+
+def test_count_reads_only_the_total(logisense_sandbox: Any, ls_client: LogiSenseClient) -> None:
+    logisense_sandbox.seed("demo")
+    state = logisense_sandbox.snapshot()
+    assert ls_client.count("Package/Service/PricePlan") == len(state["Package/Service/PricePlan"])
+    assert ls_client.count("Currency", {"code": ["USD", "EUR"]}) == 2

@@ -704,6 +704,36 @@ class LogiSenseClient:
                 return
             page_number += 1
 
+    def count(self, resource: str, filters: Filters | None = None) -> int:
+        """Count the objects a Search matches, with one small call (``pageSize`` 1, ``identity`` only).
+
+        Args:
+            resource: the route, e.g. ``"Package/Service/PricePlan/Recurring"``.
+            filters: see :meth:`search_pages`.
+
+        Returns:
+            The envelope's ``totalCount``.
+
+        Raises:
+            LogiSenseProtocolError: the response has no ``totalCount``.
+            LogiSenseError: the call failed.
+        """
+        query: dict[str, Any] = {
+            "top": 1,
+            "fields": ["identity"],
+            "pagination": {"pageNumber": 1, "pageSize": 1, "excludeTotalCount": False},
+        }
+        search = _normalise_filters(filters)
+        if search:
+            query["search"] = search
+        path = f"{resource.strip('/')}/Search"
+        envelope = self._request("POST", path, json={"query": query}, idempotent=True)
+        _, total = unwrap_items(envelope)
+        if total is None:
+            msg = "the Search response has no totalCount"
+            raise LogiSenseProtocolError(msg, method="POST", path=urlsplit(self._url(path)).path)
+        return total
+
     def search(
         self,
         resource: str,

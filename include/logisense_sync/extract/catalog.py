@@ -21,21 +21,24 @@ Dtypes are explicit:
 
 ``price_book_ids`` narrows at the source: Package/Frequency/Currency and Package/Service/PricePlan are
 searched with ``priceBookId in [...]`` (the requested books plus the standard book, whose prices are the
-default), the recurring/one-time rows with ``packageServicePricePlanId in [...]``. Without it every catalogue
-price plan (``accountPricePlanId isNull``: account overrides are not catalogue) is read.
+default and which Salesforce needs before any custom price), the recurring/one-time rows either with
+``packageServicePricePlanId in [...]`` chunks or, when the selection is most of the catalogue, by reading all
+rows and filtering in pandas (whichever needs fewer calls). Without it every catalogue price plan
+(``accountPricePlanId isNull``: account overrides are not catalogue) is read.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pandas as pd
 
@@ -53,8 +56,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: How many ids go into one ``in`` filter when narrowing child rows to the selected price plans.
-IN_CHUNK: Final = 5000
+#: How many ids go into one ``in`` filter when narrowing child rows to the selected price plans. LogiSense
+#: runs on SQL Server, whose queries take at most 2100 parameters: stay below that.
+IN_CHUNK: Final = 2000
 
 _AUDIT: Final = ("identity", "created", "updated")
 _MONEY: Final = frozenset({"amount", "minimumCharge"})
@@ -501,6 +505,37 @@ def _read_in(
     return frame
 
 
+def _read_children(
+    client: LogiSenseClient,
+    attr: str,
+    plan_ids: Sequence[int],
+    page_size: int,
+    prefetch: bool,
+    strategy: Literal["auto", "in", "filter"],
+) -> pd.DataFrame:
+    """Read the recurring/one-time rows of the selected price plans with the fewest calls."""
+    spec = _SPECS[attr]
+    if not plan_ids:
+        return empty_frame(spec)
+    if strategy == "auto":
+        total_rows = client.count(spec.route)
+        total_plans = max(client.count(_SPECS["price_plans"].route), 1)
+        expected_rows = total_rows * len(plan_ids) / total_plans
+        chunks = math.ceil(len(plan_ids) / IN_CHUNK)
+        in_calls = chunks * max(1, math.ceil(expected_rows / chunks / page_size))
+        filter_calls = max(1, math.ceil(total_rows / page_size))
+        strategy = "in" if in_calls < filter_calls else "filter"
+        logger.info(
+            "LogiSense %s: %d of %d plans selected; ~%d calls with 'in' vs %d reading all: using %r",
+            spec.route, len(plan_ids), total_plans, in_calls, filter_calls, strategy,
+        )  # fmt: skip
+    if strategy == "in":
+        return _read_in(client, attr, "packageServicePricePlanId", plan_ids, page_size, prefetch)
+    rows = _read(client, attr, None, page_size, prefetch)
+    keep = rows["packageServicePricePlanId"].isin(plan_ids)
+    return rows if bool(keep.all()) else rows[keep].reset_index(drop=True)
+
+
 def read_catalog(
     client: LogiSenseClient,
     price_book_ids: Sequence[int] | None = None,
@@ -508,6 +543,7 @@ def read_catalog(
     include_standard: bool = True,
     page_size: int = MAX_PAGE_SIZE,
     prefetch: bool = True,
+    narrow_children: Literal["auto", "in", "filter"] = "auto",
 ) -> CatalogFrames:
     """Read the catalogue (or the part one or more price books need) into frames.
 
@@ -518,6 +554,10 @@ def read_catalog(
             regional book falls back to).
         page_size: Search page size (at most 10000: fewest calls).
         prefetch: fetch the next page in a background thread while the current one becomes a frame.
+        narrow_children: with ``price_book_ids``, how recurring/one-time rows are narrowed: ``"in"`` searches
+            ``packageServicePricePlanId in [...]`` in chunks of :data:`IN_CHUNK` ids, ``"filter"`` reads every
+            row and keeps the selected plans' rows in pandas, ``"auto"`` counts first (3 small calls) and
+            picks whichever needs fewer calls.
 
     Returns:
         The frames. ``price_books``, ``frequency_currencies``, ``price_plans``, ``recurring_prices`` and
@@ -581,7 +621,7 @@ def read_catalog(
         frames["price_plans"] = read("price_plans", in_books)
         ids = frames["price_plans"]["identity"].astype("int64").tolist()
         for attr in ("recurring_prices", "one_time_prices"):
-            frames[attr] = _read_in(client, attr, "packageServicePricePlanId", ids, page_size, prefetch)
+            frames[attr] = _read_children(client, attr, ids, page_size, prefetch, narrow_children)
 
     catalog = CatalogFrames(**frames, price_book_ids=selected)
     logger.info(
