@@ -316,3 +316,13 @@ def test_in_accepts_more_values_than_sqlite_bind_variables(demo: Api) -> None:
     assert body["pagedResults"]["totalCount"] == 1728
     none = demo.search("Currency", search=[{"name": "identity", "operator": "notIn", "value": wanted}])
     assert none["totalCount"] == 0
+
+
+def test_name_echoes_follow_a_renamed_service_and_price_book(demo: Api) -> None:
+    demo.patch("Service/1", {"name": "Mobile Line 5G"})
+    demo.patch("PriceBook/1", {"name": "List"})
+    plan = demo.get("Package/Service/PricePlan/1").json()["items"][0]
+    assert (plan["packageServiceName"], plan["priceBookName"]) == ("Mobile Line 5G", "List")
+    assert demo.get("Package/Frequency/Currency/1").json()["items"][0]["priceBookName"] == "List"
+    row = demo.get("Package/Service/PricePlan/Recurring/1").json()["items"][0]
+    assert row["packageServicePricePlanName"] == "Mobile Line 5G"

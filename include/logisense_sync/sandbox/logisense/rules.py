@@ -584,9 +584,33 @@ def price_book_delete(store: Store, tx: Tx, res: Resource, row: Row) -> None:
         tx.error(Code.STANDARD_PRICE_BOOK, "Only one 'PriceBook' can be the standard price book.")
 
 
+def refresh_labels(
+    store: Store, tx: Tx, res: Resource, merged: Row, existing: Row | None, present: set[str]
+) -> None:
+    """Keep derived ``xName`` echoes current when a service or a currency code is renamed."""
+    if existing is None:
+        return
+    ident = merged["identity"]
+    if res.route == "Service" and existing["name"] != merged["name"]:
+        ps, pspp = store.table("Package/Service"), store.table("Package/Service/PricePlan")
+        store.execute(f"UPDATE {ps} SET _label=? WHERE serviceId=?", (merged["name"], ident))
+        store.execute(
+            f"UPDATE {pspp} SET _label=? WHERE packageServiceId IN (SELECT identity FROM {ps} WHERE serviceId=?)",
+            (merged["name"], ident),
+        )
+        tx.touched.update(("Package/Service", "Package/Service/PricePlan"))
+    elif res.route == "Currency" and existing["code"] != merged["code"]:
+        store.execute(
+            f"UPDATE {store.table('Package/Currency')} SET _label=? WHERE currencyId=?",
+            (merged["code"], ident),
+        )
+        tx.touched.add("Package/Currency")
+
+
 def currency_after(
     store: Store, tx: Tx, res: Resource, merged: Row, existing: Row | None, present: set[str]
 ) -> None:
+    refresh_labels(store, tx, res, merged, existing, present)
     if merged.get("isDefault"):
         store.execute(
             f"UPDATE {store.table('Currency')} SET isDefault=0 WHERE identity<>?", (merged["identity"],)
@@ -673,7 +697,12 @@ def install(store: Store) -> None:
         }
     )
     store.after_write.update(
-        {"Account": account_after, "Account/Parent": parent_after, "Currency": currency_after}
+        {
+            "Account": account_after,
+            "Account/Parent": parent_after,
+            "Currency": currency_after,
+            "Service": refresh_labels,
+        }
     )
     store.before_delete.update({"PriceBook": price_book_delete})
     store.after_delete.update({"Account": account_delete_after, "Account/Parent": parent_delete_after})

@@ -57,7 +57,6 @@ _EXT_INDEXED_TABLES = (
     "Account/PricePlan",
     "Package/Service/PricePlan",
 )
-SYSTEM_COLUMNS = ("created", "updated", "extensions", "_label")
 # Fingerprint of the table layout: a data dir written by an older layout is recreated instead of failing.
 SCHEMA_VERSION = hashlib.sha256(
     repr([(r.table, [(f.name, f.type) for f in r.fields]) for r in RESOURCES]).encode()
