@@ -394,3 +394,49 @@ def test_snapshot_returns_every_record_of_every_object(salesforce_sandbox: Any, 
     records = salesforce_sandbox.snapshot()["records"]
     assert [r["Name"] for r in records["Account"]] == ["Snap"]
     assert len(records["CurrencyType"]) >= 4
+
+
+def test_deleted_and_updated_list_changes_in_a_time_window(sf: Salesforce) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    kept = sf.Account.create({"Name": "Kept"})["id"]
+    gone = sf.Account.create({"Name": "Gone"})["id"]
+    sf.Account.delete(gone)
+    now = datetime.now(UTC)
+    window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
+    assert [r["id"] for r in sf.Account.deleted(*window)["deletedRecords"]] == [gone]
+    assert sf.Account.updated(*window)["ids"] == [kept]
+    earlier = (now - timedelta(days=2), now - timedelta(days=1))
+    assert sf.Account.updated(*earlier)["ids"] == []
+
+
+def test_demo_seed_has_an_account_hierarchy_and_contacts_to_sync(
+    salesforce_sandbox: Any, sf: Salesforce
+) -> None:
+    created = salesforce_sandbox.seed("demo")["created"]
+    assert created["Account"] >= 4
+    accounts = sf.query("SELECT Id, Name, ParentId, Sync_With_LogiSense__c FROM Account")["records"]
+    tops = [a for a in accounts if a["ParentId"] is None]
+    children = [a for a in accounts if a["ParentId"] is not None]
+    assert tops
+    assert children
+    assert {c["ParentId"] for c in children} <= {t["Id"] for t in tops}
+    contacts = sf.query("SELECT AccountId, Sync_With_LogiSense__c FROM Contact")["records"]
+    assert any(c["Sync_With_LogiSense__c"] for c in contacts)
+    assert any(c["Sync_With_LogiSense__c"] is False for c in contacts)
+    assert sf.query("SELECT COUNT() FROM Opportunity")["totalSize"] == 0
+    assert salesforce_sandbox.seed("demo")["created"] == {"Account": 0, "Contact": 0}  # idempotent
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_injected_http_faults_use_the_salesforce_error_body(
+    salesforce_sandbox: Any, sf: Salesforce, status: int
+) -> None:
+    from simple_salesforce.exceptions import SalesforceGeneralError
+
+    salesforce_sandbox.faults({"method": "POST", "path": "/sobjects/Account", "status": status, "count": 1})
+    with pytest.raises(SalesforceGeneralError) as caught:
+        sf.Account.create({"Name": "fails once"})
+    assert caught.value.status == status
+    assert caught.value.content[0]["errorCode"] == "SERVER_UNAVAILABLE"
+    assert sf.Account.create({"Name": "then works"})["success"] is True

@@ -49,6 +49,11 @@ class SandboxContext:
     bulk: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def user_id(self) -> str | None:
+        """Id of the integration user every API call runs as."""
+        return self.dml.user_id
+
     def require_session(self, request: Request) -> Session:
         """FastAPI dependency: a valid Bearer session (else 401 INVALID_SESSION_ID); counts the API call."""
         return self.auth.require_session(request)

@@ -129,6 +129,8 @@ class RestApi:
             raise SalesforceApiError(
                 405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,POST"
             )
+        if rest in (["deleted"], ["updated"]) and method == "GET":
+            return Result(200, self._changes(so, rest[0], query))
         if rest == ["describe"] and method == "GET":
             return Result(200, describe_sobject(so, version, self.ctx.schema))
         if len(rest) == 1:
@@ -218,13 +220,6 @@ class RestApi:
         version: str,
         path: str,
     ) -> Result:
-        if field_name in ("deleted", "updated") and method == "GET":
-            return Result(
-                200,
-                {"deletedRecords": [], "earliestDateAvailable": None, "latestDateCovered": None}
-                if field_name == "deleted"
-                else {"ids": [], "latestDateCovered": None},
-            )
         f = self.dml.upsert_field(so, field_name)
         matches = self._match(so, f.name, value)
         if method == "GET":
@@ -273,6 +268,30 @@ class RestApi:
                 {"Location": f"/services/data/v{version}/sobjects/{so.name}/{record_id}"} if created else {},
             )
         raise SalesforceApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
+
+    def _changes(self, so: SObject, kind: str, query: dict[str, str]) -> dict[str, Any]:
+        """`GET /sobjects/X/deleted/?start=&end=` and `/updated/` from SystemModstamp (UTC ISO bounds)."""
+        start, end = _stamp(query.get("start", "")), _stamp(query.get("end", ""))
+        if not start or not end:
+            raise SalesforceApiError(400, "MALFORMED_QUERY", "start and end must be dateTime values")
+        if "SystemModstamp" not in so.fields:
+            raise SalesforceApiError(
+                400, "INVALID_TYPE", f"sObject type '{so.name}' does not support replication"
+            )
+        hits = [
+            r
+            for r in self.ctx.store.scan(so.name, include_deleted=kind == "deleted")
+            if start <= (r["SystemModstamp"] or "")[:19] <= end
+            and bool(r["IsDeleted"]) == (kind == "deleted")
+        ]
+        latest = end + ".000+0000"
+        if kind == "deleted":
+            return {
+                "deletedRecords": [{"id": r["Id"], "deletedDate": r["SystemModstamp"]} for r in hits],
+                "earliestDateAvailable": start + ".000+0000",
+                "latestDateCovered": latest,
+            }
+        return {"ids": [r["Id"] for r in hits], "latestDateCovered": latest}
 
     def _match(self, so: SObject, field_name: str, value: str) -> list[str]:
         matches = self.ctx.store.find_by_external_id(so.name, field_name, value)
@@ -539,6 +558,19 @@ class RestApi:
             "MassEmail": pair(5000, 5000),
             "SingleEmail": pair(5000, 5000),
         }
+
+
+def _stamp(value: str) -> str:
+    """`2024-01-31T10:00:00` (UTC) from an ISO datetime with or without an offset, else ''."""
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return ""
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class _UnresolvedReference(Exception):
