@@ -2,6 +2,9 @@
 
 One table-driven definition feeds the SQLite schema, input coercion, name echoes, search, cascades and the
 generic routes. RESOURCES.md documents the same registry for the other engineers; keep them in step.
+
+Fields and resources marked ``PROPOSAL`` below are not in LogiSense's public documentation: they are the
+shapes of reference §12 (logisense-api.md) that this sandbox implements where the real API is unknown.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ RESOURCES: tuple[Resource, ...] = (
         "ServiceStatusType",
         (NAME_R, _f("coreStatus"), _f("isBillable", "bool", default=True)),
     ),
+    # PROPOSAL: the transition object behind `serviceStatusTransitionId` (one-time charges fire on transitions)
     Resource(
         "ServiceStatusTransition",
         "ServiceStatusTransition",
@@ -255,7 +259,7 @@ RESOURCES: tuple[Resource, ...] = (
             _ref("priceBookId", "PriceBook"),
             _ref("accountPricePlanId", "Account/PricePlan", cascade=True),
             _ref("accountProductCodeId", "Account/ProductCode"),
-            _ref("usageRatePlanId", "Usage/Rate/Plan"),
+            _ref("usageRatePlanId", "Usage/Rate/Plan"),  # PROPOSAL: how a rate plan prices a package service
             _f("effective", "date"),
             _f("pricePlanTypeId", "int"),
             _f("generalLedgerId", "int"),
@@ -267,6 +271,7 @@ RESOURCES: tuple[Resource, ...] = (
         },
         labelled_by_name=False,
     ),
+    # PROPOSAL P1: price rows under a PackageServicePricePlan, per service status / per status transition
     Resource(
         "Package/Service/PricePlan/Recurring",
         "PackageServicePricePlanRecurring",
@@ -307,7 +312,9 @@ RESOURCES: tuple[Resource, ...] = (
         "Usage/Rate/Group",
         "UsageRateGroup",
         (
-            _ref("usageRatePlanId", "Usage/Rate/Plan", required=True, cascade=True),
+            _ref(
+                "usageRatePlanId", "Usage/Rate/Plan", required=True, cascade=True
+            ),  # PROPOSAL: link not captured
             NAME_R,
             _f("displayName"),
             _ref("currencyId", "Currency", required=True),
@@ -350,8 +357,8 @@ RESOURCES: tuple[Resource, ...] = (
             _f("effectiveCancel", "date"),
             _ref("invoicerAccountId", "Account"),
             _ref("usageInvoicerAccountId", "Account"),
-            _ref("taxAccountId", "Account"),
-            _ref("parentAccountId", "Account"),
+            _ref("taxAccountId", "Account"),  # PROPOSAL P3
+            _ref("parentAccountId", "Account"),  # PROPOSAL P3: convenience over Account/Parent
             _ref("topAccountId", "Account", readonly=True),
             *OWNER,
             _f("actingOwnerId", "int", readonly=True, default=1),
@@ -387,6 +394,7 @@ RESOURCES: tuple[Resource, ...] = (
         children={"contactPoint": ("Contact/Point", "contactId")},
         labelled_by_name=False,
     ),
+    # PROPOSAL: contact points (email, phone, address values) as a child resource of Contact
     Resource(
         "Contact/Point",
         "ContactPoint",
@@ -424,9 +432,9 @@ RESOURCES: tuple[Resource, ...] = (
         (
             _ref("accountId", "Account", required=True, cascade=True),
             _ref("packageFrequencyId", "Package/Frequency", required=True),
-            _ref("packageCurrencyId", "Package/Currency"),
+            _ref("packageCurrencyId", "Package/Currency"),  # PROPOSAL: resolved from the account currency
             _f("name"),
-            _f("quantity", "int", default=1, minimum=1),
+            _f("quantity", "int", default=1, minimum=1),  # PROPOSAL: quantity field not captured
             _f("effective", "date"),
             _f("effectiveCancel", "date"),
             _f("billDay", "int", minimum=1, maximum=31),
