@@ -110,3 +110,11 @@ def test_prefetched_pages_arrive_in_order_and_errors_reach_the_consumer() -> Non
     next(abandoned)
     abandoned.close()  # abandoning the iterator stops the background thread
     assert not [t for t in threading.enumerate() if t.name == "logisense-prefetch"]
+
+
+def test_an_all_null_text_column_is_still_text() -> None:
+    rows = [{"identity": 1, "accountPricePlanId": None, "accountPricePlanName": None}]
+    frame = frame_from_pages([rows], SPECS["price_plans"])
+    assert frame["accountPricePlanName"].dtype == "str"
+    assert frame["accountPricePlanName"].isna().all()
+    assert str(frame["accountPricePlanId"].dtype) == "Int64"

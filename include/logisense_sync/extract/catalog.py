@@ -410,6 +410,14 @@ def frame_from_pages(pages: Iterable[list[dict[str, Any]]], spec: ResourceSpec) 
     del parts
     if "extensions" in frame.columns and not frame["extensions"].astype(bool).any():
         frame = frame.drop(columns="extensions")
+    # A text column that happens to be all null (e.g. accountPricePlanName) is still text: same dtype every run.
+    untyped = [
+        c
+        for c in frame.columns
+        if c != "extensions" and frame[c].dtype == object and _column_dtype(c) is None
+    ]
+    if untyped:
+        frame = frame.astype(dict.fromkeys(untyped, "str"))
     extra = [c for c in frame.columns if c not in spec.columns]
     for column in spec.columns:
         if column not in frame.columns:
