@@ -129,9 +129,12 @@ def airflow_env(settings: DemoSettings, demo_secrets: Mapping[str, str]) -> dict
     home = settings.airflow_home.resolve()
     passwords = home / "passwords.json"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_"))}
+    # standalone starts its components as `airflow ...` through PATH: put this venv first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", os.defpath)])
     return (
         base
         | {
+            "PATH": path,
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str((settings.root / "dags").resolve()),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str((settings.root / "plugins").resolve()),

@@ -81,7 +81,9 @@ def _airflow_bin() -> str:
 
 def _clean_env() -> dict[str, str]:
     """The parent's environment without any Airflow settings (the test session configures its own)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_"))}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    return env
 
 
 @pytest.fixture
