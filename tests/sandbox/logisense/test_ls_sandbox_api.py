@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 from ls_api import Api
 
 
@@ -326,3 +327,10 @@ def test_name_echoes_follow_a_renamed_service_and_price_book(demo: Api) -> None:
     assert demo.get("Package/Frequency/Currency/1").json()["items"][0]["priceBookName"] == "List"
     row = demo.get("Package/Service/PricePlan/Recurring/1").json()["items"][0]
     assert row["packageServicePricePlanName"] == "Mobile Line 5G"
+
+
+def test_a_dropped_connection_fault_closes_the_connection_once(api: Api) -> None:
+    api.sandbox.faults({"method": "POST", "path": "Currency/Search", "drop_connection": True, "count": 1})
+    with pytest.raises(requests.ConnectionError):
+        api.post("Currency/Search", {"query": {}})
+    assert api.post("Currency/Search", {"query": {}}).status_code == 200
