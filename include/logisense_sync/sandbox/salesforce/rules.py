@@ -367,7 +367,7 @@ class Dml:
 
     def _coerce(self, so: SObject, f: Field, raw: Any, *, csv: bool) -> Any:
         if raw is None:
-            return None
+            return False if f.type == "boolean" else None  # a checkbox set to null is unchecked
         label = f.label or f.name
 
         def bad_type() -> SalesforceApiError:
