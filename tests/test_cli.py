@@ -78,8 +78,10 @@ class RunningSandboxes:
         return str(response.json()["access_token"])
 
 
-@pytest.fixture
-def sandboxes(tmp_path: Path) -> Iterator[RunningSandboxes]:
+@pytest.fixture(scope="module")
+def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandboxes]:
+    """One sandbox process shared by the read-only tests of this module."""
+    tmp_path = tmp_path_factory.mktemp("cli")
     running = RunningSandboxes(tmp_path / "data", tmp_path / "sandbox.log")
     try:
         running.wait_ready()
