@@ -12,7 +12,9 @@ def _ls_account(world: World, sf_id: str) -> dict[str, Any]:
     return world.ls.get("Account", int(world.get("Account", sf_id)["LogiSense_Account_Id__c"]))
 
 
-def test_an_account_request_syncs_the_account_its_ancestors_and_contacts_only(world: World, run_dag: Any) -> None:
+def test_an_account_request_syncs_the_account_its_ancestors_and_contacts_only(
+    world: World, run_dag: Any
+) -> None:
     top = world.account("Umbrella")
     child = world.account("Umbrella Labs", parent=top)
     world.contact(child, "Wesker", contact_type="Technical")

@@ -69,7 +69,9 @@ def test_two_overlapping_runs_never_work_the_same_request_and_create_one_set(wor
 
             with LogiSenseClient(world.ls.base_url, "admin", "sandbox", "sandbox") as ls:
                 for req in mine:
-                    outcomes.append(opportunity_sync.sync_request(sf, ls, req.id, run_id, SETTINGS).outcome.value)
+                    outcomes.append(
+                        opportunity_sync.sync_request(sf, ls, req.id, run_id, SETTINGS).outcome.value
+                    )
         except BaseException as exc:  # noqa: BLE001 - reported by the test below
             errors.append(exc)
 
@@ -150,7 +152,9 @@ def test_transient_errors_put_the_request_back_until_the_attempts_run_out(
     opportunity_sync.claim(sf, "run_t", [request], SETTINGS)
     from logisense_sync.clients.logisense import LogiSenseClient
 
-    with LogiSenseClient(world.ls.base_url, "admin", "sandbox", "sandbox", max_retries=1, backoff_base=0.01) as ls:
+    with LogiSenseClient(
+        world.ls.base_url, "admin", "sandbox", "sandbox", max_retries=1, backoff_base=0.01
+    ) as ls:
         if status == "Waiting":
             with pytest.raises(RetriableError):
                 opportunity_sync.sync_request(sf, ls, request, "run_t", SETTINGS)

@@ -41,7 +41,9 @@ def _price_book_not_integrated(w: World) -> str:
             "Pricebook2Id": book,
         }
     )["id"]
-    w.sf.OpportunityLineItem.create({"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 1, "UnitPrice": 90})
+    w.sf.OpportunityLineItem.create(
+        {"OpportunityId": opp, "PricebookEntryId": entry, "Quantity": 1, "UnitPrice": 90}
+    )
     return str(opp)
 
 
@@ -98,23 +100,45 @@ def _no_products(w: World) -> str:
 
 CASES: list[tuple[str, Callable[[World], str], str]] = [
     ("not won", _not_won, "The opportunity is not won (stage 'Negotiation/Review')"),
-    ("unknown type", _unknown_type, "Opportunity Type 'Renewal' has no LogiSense process. Set Type to one of:"),
+    (
+        "unknown type",
+        _unknown_type,
+        "Opportunity Type 'Renewal' has no LogiSense process. Set Type to one of:",
+    ),
     ("no type", _no_type, "Opportunity Type 'blank' has no LogiSense process"),
     ("price book", _price_book_not_integrated, "Price book 'Partner Prices' is not a LogiSense price book"),
     ("currency", _account_currency_differs, "The opportunity is in USD but account 'Acme' is in EUR"),
     ("parent currency", _parent_currency_differs, "is in USD but its parent 'Acme Group' is in EUR"),
     ("invoicer", _invoicer_outside_hierarchy, "the Subscription Invoicer 'Someone Else' is not in the same"),
-    ("usage invoicer", _usage_invoicer_outside_hierarchy, "the Usage Invoicer 'Someone Else' is not in the same"),
-    ("tax account", _tax_account_outside_hierarchy, "the Tax Inheritance Account 'Someone Else' is not in the"),
+    (
+        "usage invoicer",
+        _usage_invoicer_outside_hierarchy,
+        "the Usage Invoicer 'Someone Else' is not in the same",
+    ),
+    (
+        "tax account",
+        _tax_account_outside_hierarchy,
+        "the Tax Inheritance Account 'Someone Else' is not in the",
+    ),
     ("price", _price_does_not_add_up, "the sales price is 95.00 but its services add up to 90.00"),
     ("maximum", _quantity_above_maximum, "quantity 500 of service 'Seat' is above the maximum of 100"),
-    ("contact type", _contact_without_type, "Contact 'Pat Nobody' ('Acme') is marked Sync With LogiSense but"),
-    ("contact type unknown", _contact_type_unknown, "LogiSense Contact Type 'Astrologer', which LogiSense does"),
+    (
+        "contact type",
+        _contact_without_type,
+        "Contact 'Pat Nobody' ('Acme') is marked Sync With LogiSense but",
+    ),
+    (
+        "contact type unknown",
+        _contact_type_unknown,
+        "LogiSense Contact Type 'Astrologer', which LogiSense does",
+    ),
     ("no products", _no_products, "The opportunity has no products"),
 ]
 
 
-@pytest.mark.parametrize(("build", "expected"), [(b, e) for _n, b, e in CASES], ids=[n for n, _b, _e in CASES])
+@pytest.mark.parametrize(
+    ("build", "expected"), [(b, e) for _n, b, e in CASES], ids=[n for n, _b, _e in CASES]
+)
 def test_a_deal_breaking_a_rule_fails_with_a_clear_message_and_no_logisense_write(
     world: World, run_dag: Any, build: Callable[[World], str], expected: str
 ) -> None:
@@ -145,5 +169,12 @@ def test_every_violation_of_a_deal_is_reported_at_once(world: World, run_dag: An
 
     message = world.get("LogiSense_Request__c", request)["Message__c"]
     assert message.startswith("Not sent to LogiSense: 6 problem(s) to fix")
-    for part in ("not won", "Type 'Renewal'", "is in USD but account", "Subscription Invoicer", "add up to", "Nobody"):
+    for part in (
+        "not won",
+        "Type 'Renewal'",
+        "is in USD but account",
+        "Subscription Invoicer",
+        "add up to",
+        "Nobody",
+    ):
         assert part in message

@@ -80,7 +80,6 @@ def sync_request(request: dict[str, Any], context: dict[str, Any]) -> dict[str, 
     finally:
         ls.close()
     logger.info("%s: %s - %s", outcome.label, outcome.outcome.value, outcome.message)
-    context["ti"].xcom_push(key="outcome", value=outcome.to_dict())
     if outcome.outcome == opportunity_sync.Outcome.FAILED:
         msg = f"{outcome.label}: {outcome.message}"
         raise AirflowFailException(msg)
@@ -88,23 +87,23 @@ def sync_request(request: dict[str, Any], context: dict[str, Any]) -> dict[str, 
 
 
 def report(claimed: list[dict[str, Any]], context: dict[str, Any]) -> dict[str, Any]:
-    """Count what the run's units did (read back from their XComs); fail the run if a request failed."""
+    """Count what the run's units did (read back from their XComs); fail the run if a unit failed."""
     from logisense_sync.pipelines import opportunity_sync
 
     ti = context["ti"]
     outcomes: list[dict[str, Any]] = []
-    if claimed:
-        pulled = ti.xcom_pull(
-            task_ids="sync_request", key="outcome", map_indexes=list(range(len(claimed))), default=None
-        )
-        items = pulled if isinstance(pulled, list) else [pulled]
-        outcomes = [item for item in items if isinstance(item, dict)]
+    failed_units: list[str] = []
+    for index, request in enumerate(claimed):
+        item = ti.xcom_pull(task_ids="sync_request", map_indexes=index, default=None)
+        if isinstance(item, dict):
+            outcomes.append(item)
+        else:  # the unit failed: its request failed (see Message__c) or it crashed (see the unit's log)
+            failed_units.append(str(request.get("label") or request["request_id"]))
     summary = opportunity_sync.summarize(outcomes)
     summary["claimed"] = len(claimed)
-    summary["without_outcome"] = len(claimed) - len(outcomes)
+    summary["failed_units"] = failed_units
     logger.info("opportunity sync report: %s", summary)
-    failed = summary["counts"].get(opportunity_sync.Outcome.FAILED.value, 0)
-    if failed or summary["without_outcome"]:
-        msg = f"{failed} request(s) failed and {summary['without_outcome']} unit(s) ended without an outcome: {summary}"
+    if failed_units:
+        msg = f"{len(failed_units)} of {len(claimed)} request(s) did not complete: {', '.join(failed_units)}"
         raise AirflowFailException(msg)
     return summary
