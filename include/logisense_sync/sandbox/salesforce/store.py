@@ -45,7 +45,8 @@ def now_iso() -> str:
 def ext_key(field: Field, value: Any) -> Any:
     """The index key of an external id / unique value (case-insensitive unless the field says otherwise)."""
     if isinstance(value, str) and not field.case_sensitive:
-        return value.lower()
+        lowered = value.lower()
+        return value if lowered == value else lowered  # keep one string object when nothing changes
     return value
 
 
@@ -293,19 +294,17 @@ class Store:
     def _persist(self, touched: set[tuple[str, str]]) -> None:
         if self._db is None:
             return
-        rows: list[tuple[str, str, bytes]] = []
-        gone: list[tuple[str]] = []
-        for name, rid in touched:
-            rec = self._records[name].get(rid)
-            if rec is None:
-                gone.append((rid,))
-            else:
-                rows.append((rid, name, _encode(rec)))
+        gone = [(rid,) for name, rid in touched if rid not in self._records[name]]
+        # A generator keeps only one encoded record in memory at a time, however big the job.
+        rows = (
+            (rid, name, _encode(rec))
+            for name, rid in touched
+            if (rec := self._records[name].get(rid)) is not None
+        )
         db = self._db
         db.execute("BEGIN")
         try:
-            if rows:
-                db.executemany("INSERT OR REPLACE INTO records (id, sobject, data) VALUES (?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO records (id, sobject, data) VALUES (?, ?, ?)", rows)
             if gone:
                 db.executemany("DELETE FROM records WHERE id = ?", gone)
             self._write_meta()
