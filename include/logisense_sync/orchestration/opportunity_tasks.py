@@ -43,10 +43,25 @@ def _settings() -> Any:
         raise AirflowFailException(str(exc)) from exc
 
 
+#: The run conf keys the DAG understands (CONTRACT §6).
+CONF_KEYS = frozenset({"request_ids", "dry_run"})
+
+
+def _reject_unknown_conf(context: dict[str, Any]) -> None:
+    """Params cannot reject unknown keys; a typo such as ``dryrun`` must not turn into a real run."""
+    dag_run = context.get("dag_run")
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    unknown = sorted(set(conf) - CONF_KEYS)
+    if unknown:
+        msg = f"unknown run conf key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONF_KEYS))}"
+        raise AirflowFailException(msg)
+
+
 def claim(context: dict[str, Any]) -> list[dict[str, Any]]:
     """Claim the run's requests (none in a dry run) and return ``[{"request_id", "label"}]`` for mapping."""
     from logisense_sync.pipelines import opportunity_sync
 
+    _reject_unknown_conf(context)
     params = context["params"]
     run_id = str(context["run_id"])
     held, notes = opportunity_sync.claim(
