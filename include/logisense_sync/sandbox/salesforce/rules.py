@@ -27,6 +27,7 @@ _STAGES = {s[0]: s for s in OPPORTUNITY_STAGES}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"})
 _NUMBER_TYPES = frozenset({"double", "currency", "percent"})
+_CHECKED_TEXT = frozenset({"email", "picklist", "multipicklist"})
 _DT = re.compile(
     r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
@@ -213,7 +214,7 @@ class Dml:
         for key, raw in values.items():
             if key == "attributes":
                 continue
-            if isinstance(raw, Mapping) or "." in key:
+            if isinstance(raw, dict) or "." in key:
                 self._relationship_value(so, key, raw, changes, csv=csv)
                 continue
             f = so.field(key)
@@ -376,6 +377,16 @@ class Dml:
             )
 
         t = f.type
+        if t in _TEXT_TYPES and type(raw) is str and raw and t not in _CHECKED_TEXT:
+            # Fast path for plain text: only the length can be wrong.
+            if f.length and len(raw) > f.length:
+                raise SalesforceApiError(
+                    400,
+                    "STRING_TOO_LONG",
+                    f"{label}: data value too large: {raw} (max length={f.length})",
+                    [f.name],
+                )
+            return raw
         if t in _TEXT_TYPES:
             if isinstance(raw, (bool, dict, list)):
                 raise bad_type()

@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,10 +37,20 @@ Record = dict[str, Any]
 _MISSING = object()
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def now_iso() -> str:
-    """The current time in Salesforce's datetime format."""
-    t = datetime.now(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
+    """The current time in Salesforce's datetime format (one string per millisecond, shared)."""
+    global _last_stamp  # a one-entry cache; a race only costs a recomputation
+    ms = time.time_ns() // 1_000_000
+    cached = _last_stamp
+    if cached[0] == ms:
+        return cached[1]
+    t = datetime.fromtimestamp(ms / 1000, UTC)
+    text = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+    _last_stamp = (ms, text)
+    return text
 
 
 def ext_key(field: Field, value: Any) -> Any:
