@@ -350,3 +350,24 @@ def test_request_numbers_are_auto_numbered(sf: Salesforce, opportunity: str) -> 
     assert sf.LogiSense_Request__c.get(first)["Name"] == "LSR-000001"
     assert sf.LogiSense_Request__c.get(second)["Name"] == "LSR-000002"
     assert sf.LogiSense_Request__c.get(first)["Status__c"] == "Waiting"  # the picklist default
+
+
+def test_deleting_a_product_deletes_its_price_book_entries(
+    sf: Salesforce, make_product: Callable[..., dict[str, str]]
+) -> None:
+    product = make_product("P1", ("USD", "EUR"))
+    sf.Product2.delete(product["product"])
+    assert sf.query("SELECT COUNT() FROM PricebookEntry")["totalSize"] == 0
+
+
+def test_an_entry_used_by_opportunity_products_cannot_be_deleted(
+    sf: Salesforce, opportunity: str, make_product: Callable[..., dict[str, str]]
+) -> None:
+    a = make_product("A", ("USD",))
+    sf.OpportunityLineItem.create(
+        {"OpportunityId": opportunity, "PricebookEntryId": a["USD"], "Quantity": 1, "UnitPrice": 1}
+    )
+    assert error_of(lambda: sf.PricebookEntry.delete(a["USD"]))["errorCode"] == "DELETE_FAILED"
+    assert error_of(lambda: sf.Product2.delete(a["product"]))["errorCode"] == "DELETE_FAILED"
+    sf.Opportunity.delete(opportunity)  # takes its line items with it
+    assert sf.Product2.delete(a["product"]) == 204

@@ -65,6 +65,13 @@ class Dml:
         self.store = store
         self._currencies: list[str] | None = None
         self._templates: dict[str, Record] = {}
+        # parent sObject -> (child sObject, field) of every cascade-delete (master-detail) relationship
+        self._cascades: dict[str, list[tuple[SObject, str]]] = {}
+        for child in schema.sobjects():
+            for f in child.fields.values():
+                if f.type == "reference" and f.cascade_delete:
+                    for parent in f.reference_to:
+                        self._cascades.setdefault(parent, []).append((child, f.name))
         self._required: dict[str, list[Field]] = {}
         self._unique: dict[str, list[Field]] = {}
         for so in schema.sobjects():
@@ -725,44 +732,52 @@ class Dml:
             updated["SystemModstamp"] = now_iso()
             self.store.put(self.sobject("Opportunity"), updated)
 
+    def _entries_of(self, so: SObject, rec: Record) -> list[str]:
+        """Price book entries that go with a deleted product or price book."""
+        position = 1 if so.name == "Product2" else 0
+        return [entry for key, entry in list(self.store.entry_key.items()) if key[position] == rec["Id"]]
+
     def _before_delete(self, so: SObject, rec: Record) -> None:
         if so.name == "Pricebook2" and rec["IsStandard"]:
             raise SalesforceApiError(400, "DELETE_FAILED", "Cannot delete the standard price book", [])
-        if so.name == "PricebookEntry":
+        if so.name in ("PricebookEntry", "Product2", "Pricebook2"):
+            entries = {rec["Id"]} if so.name == "PricebookEntry" else set(self._entries_of(so, rec))
             used = [
-                r["Id"] for r in self.store.scan("OpportunityLineItem") if r["PricebookEntryId"] == rec["Id"]
+                r["Id"] for r in self.store.scan("OpportunityLineItem") if r["PricebookEntryId"] in entries
             ]
             if used:
                 raise SalesforceApiError(
                     400,
                     "DELETE_FAILED",
-                    "Your attempt to delete this price book entry could not be completed because it is "
-                    "associated "
-                    f"with opportunity products: {used[0]}",
+                    f"Your attempt to delete {rec.get('Name') or rec['Id']} could not be completed because it is "
+                    f"associated with opportunity products: {used[0]}",
                     [],
                 )
-            if rec["Pricebook2Id"] == self.standard_pricebook_id():
-                for pb in self.store.scan("Pricebook2"):
-                    other = self.store.entry_key.get((pb["Id"], rec["Product2Id"], rec["CurrencyIsoCode"]))
-                    if other is not None and other != rec["Id"]:
-                        raise SalesforceApiError(
-                            400,
-                            "DELETE_FAILED",
-                            "This standard price can't be deleted because custom prices for the same product "
-                            "and currency exist",
-                            [],
-                        )
+        if so.name == "PricebookEntry" and rec["Pricebook2Id"] == self.standard_pricebook_id():
+            for pb in self.store.scan("Pricebook2"):
+                other = self.store.entry_key.get((pb["Id"], rec["Product2Id"], rec["CurrencyIsoCode"]))
+                if other is not None and other != rec["Id"]:
+                    raise SalesforceApiError(
+                        400,
+                        "DELETE_FAILED",
+                        "This standard price can't be deleted because custom prices for the same product "
+                        "and currency exist",
+                        [],
+                    )
 
     def _delete(self, so: SObject, rec: Record) -> None:
         stamp = now_iso()
+        entries = self._entries_of(so, rec) if so.name in ("Product2", "Pricebook2") else []
         self.store.put(so, {**rec, "IsDeleted": True, "SystemModstamp": stamp})
-        for child_so in self.schema.sobjects():
-            for f in child_so.fields.values():
-                if f.type != "reference" or not f.cascade_delete or so.name not in f.reference_to:
-                    continue
-                for child_id in self.store.children(child_so.name, f.name, rec["Id"]):
-                    child = self.store.get(child_id)
-                    if child is not None:
-                        self._delete(child_so, child)
+        entry_so = self.sobject("PricebookEntry")
+        for entry_id in entries:
+            entry = self.store.get(entry_id)
+            if entry is not None:
+                self.store.put(entry_so, {**entry, "IsDeleted": True, "SystemModstamp": stamp})
+        for child_so, field_name in self._cascades.get(so.name, ()):
+            for child_id in self.store.children(child_so.name, field_name, rec["Id"]):
+                child = self.store.get(child_id)
+                if child is not None:
+                    self._delete(child_so, child)
         if so.name == "OpportunityLineItem":
             self._refresh_opportunity(rec["OpportunityId"])
