@@ -440,3 +440,13 @@ def test_injected_http_faults_use_the_salesforce_error_body(
     assert caught.value.status == status
     assert caught.value.content[0]["errorCode"] == "SERVER_UNAVAILABLE"
     assert sf.Account.create({"Name": "then works"})["success"] is True
+
+
+def test_generator_seed_creates_accounts_contacts_and_priced_products(
+    salesforce_sandbox: Any, sf: Salesforce
+) -> None:
+    created = salesforce_sandbox.seed(
+        "generate", accounts=3, contacts_per_account=2, products=4, pricebooks=2, currencies=["USD", "EUR"]
+    )["created"]
+    assert created == {"Account": 3, "Contact": 6, "Product2": 4, "Pricebook2": 2, "PricebookEntry": 24}
+    assert sf.query("SELECT COUNT() FROM PricebookEntry WHERE IsActive = true")["totalSize"] == 24

@@ -25,7 +25,7 @@ from logisense_sync.sandbox.salesforce.auth import Auth, Session, build_auth_rou
 from logisense_sync.sandbox.salesforce.errors import BulkV1Error, SalesforceApiError, error_response
 from logisense_sync.sandbox.salesforce.rules import Dml
 from logisense_sync.sandbox.salesforce.schema import Schema, default_metadata_dir, load_schema
-from logisense_sync.sandbox.salesforce.seed import seed_demo, seed_org_basics
+from logisense_sync.sandbox.salesforce.seed import seed_demo, seed_generated, seed_org_basics
 from logisense_sync.sandbox.salesforce.store import Store
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class SandboxContext:
             return {"profile": "empty", "created": {}}
         if profile == "demo":
             return {"profile": "demo", "created": seed_demo(self.dml)}
+        if profile == "generate":
+            return {"profile": "generate", "created": seed_generated(self.dml, body)}
         raise SalesforceApiError(
             400, "INVALID_INPUT", f"unknown seed profile {profile!r} (use demo or empty)"
         )

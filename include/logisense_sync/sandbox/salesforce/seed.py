@@ -184,3 +184,57 @@ def seed_demo(dml: Dml) -> dict[str, int]:
                 )
                 created["Contact"] += 1
     return created
+
+
+def seed_generated(dml: Dml, spec: dict[str, Any]) -> dict[str, int]:
+    """Org basics plus generated volume (`{"profile": "generate", ...}`), for benchmarks and demos.
+
+    Spec keys (all optional): `accounts` (0), `contacts_per_account` (1), `products` (0), `pricebooks`
+    (custom price books, 0), `currencies` (["USD"]), `seed_key` (prefix of generated external ids, "GEN").
+    Products get an active standard entry per currency and an entry in every custom price book.
+    """
+    seed_org_basics(dml)
+    key = str(spec.get("seed_key", "GEN"))
+    accounts, per_account = int(spec.get("accounts", 0)), int(spec.get("contacts_per_account", 1))
+    products, books = int(spec.get("products", 0)), int(spec.get("pricebooks", 0))
+    currencies = [str(c) for c in spec.get("currencies", ["USD"])]
+    created = {"Account": 0, "Contact": 0, "Product2": 0, "Pricebook2": 0, "PricebookEntry": 0}
+    standard = dml.standard_pricebook_id()
+    with dml.store.transaction():
+        for i in range(accounts):
+            account = dml.insert(
+                "Account", {"Name": f"{key} Account {i}", "LogiSense_Account_Id__c": f"{key}-A{i}"}
+            )
+            created["Account"] += 1
+            for j in range(per_account):
+                dml.insert("Contact", {"AccountId": account, "LastName": f"Contact {i}-{j}"})
+                created["Contact"] += 1
+        book_ids = []
+        for b in range(books):
+            book_ids.append(
+                dml.insert(
+                    "Pricebook2",
+                    {"Name": f"{key} Book {b}", "IsActive": True, "LogiSense_Id__c": f"{key}-B{b}"},
+                )
+            )
+            created["Pricebook2"] += 1
+        for p in range(products):
+            product = dml.insert(
+                "Product2", {"Name": f"{key} Product {p}", "IsActive": True, "LogiSense_Id__c": f"{key}-P{p}"}
+            )
+            created["Product2"] += 1
+            for currency in currencies:
+                for book in [standard, *book_ids]:
+                    dml.insert(
+                        "PricebookEntry",
+                        {
+                            "Pricebook2Id": book,
+                            "Product2Id": product,
+                            "CurrencyIsoCode": currency,
+                            "UnitPrice": float(10 + p % 90),
+                            "IsActive": True,
+                            "LogiSense_Id__c": f"{key}-E{p}-{currency}-{book}",
+                        },
+                    )
+                    created["PricebookEntry"] += 1
+    return created
