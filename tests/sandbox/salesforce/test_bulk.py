@@ -40,7 +40,7 @@ class Bulk2:
         done = requests.patch(
             f"{self.base}/{job['id']}", json={"state": "UploadComplete"}, headers=self.headers, timeout=30
         ).json()
-        assert done["id"] == job["id"]
+        assert (done["id"], done["state"]) == (job["id"], "UploadComplete")
         info: dict[str, Any] = requests.get(
             f"{self.base}/{job['id']}", headers=self.headers, timeout=30
         ).json()

@@ -671,7 +671,12 @@ def build_bulk_router(ctx: SandboxContext) -> APIRouter:
     async def patch(version: str, job_id: str, request: Request, _: Session = session) -> JSONResponse:
         body = parse_json(await request.body())
         job = await run(api.set_state, job_id, body, request.url.path)
-        return JSONResponse(job.info())
+        info = job.info()
+        if isinstance(body, dict) and body.get("state") == "UploadComplete":
+            # Salesforce answers the state change itself; the processing (done already) shows on the next GET.
+            info.update(state="UploadComplete", numberRecordsProcessed=0, numberRecordsFailed=0)
+            info.pop("errorMessage", None)
+        return JSONResponse(info)
 
     @router.get(base + "/{job_id}")
     @router.get(base + "/{job_id}/")
