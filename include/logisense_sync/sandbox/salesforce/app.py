@@ -69,6 +69,9 @@ class SandboxContext:
         if self.bulk is not None:
             self.bulk.reset()
         self.auth.reset()
+        for cache in (getattr(self, "query_cursors", None), getattr(self, "query_jobs", None)):
+            if cache is not None:
+                cache.clear()
         seed_org_basics(self.dml)
 
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ MIN_VERSION, MAX_VERSION = 52.0, 62.0
 _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 _LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _BATCH_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
-_INTEGRATION_USER = "0058c00000000001AAA"
+_INTEGRATION_USER = "0058c0000000001AAA"
 
 
 def _error(status: int, code: str, message: str) -> Response:
