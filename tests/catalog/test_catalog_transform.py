@@ -65,7 +65,8 @@ def test_every_product_and_currency_sold_gets_a_standard_entry_inactive_when_log
     entries = _by_key(_transform().frames["PricebookEntry"])
 
     fallback = entries["pbe:1:20:EUR"]
-    assert fallback["IsStandard"] and fallback["Fallback"]
+    assert fallback["IsStandard"]
+    assert fallback["Fallback"]
     assert fallback["IsActive"] is False
     assert fallback["UnitPrice"] == 48.00
     assert fallback["Pricebook2.LogiSense_Id__c"] == "pb:1"
@@ -78,7 +79,8 @@ def test_bad_source_records_are_reported_and_skipped_while_good_ones_flow() -> N
 
     assert set(rules) == {"pf:23", "pbe:1:23:USD", "pbe:2:20:USD", "pbe:2:20:JPY"}
     assert "no services" in rules["pf:23"]
-    assert "missing price for currency USD" in rules["pbe:2:20:USD"] and "Voice" in rules["pbe:2:20:USD"]
+    assert "missing price for currency USD" in rules["pbe:2:20:USD"]
+    assert "Voice" in rules["pbe:2:20:USD"]
     assert "JPY is not an active Salesforce currency" in rules["pbe:2:20:JPY"]
     assert result.skipped["PricebookEntry"] == {"pbe:1:23:USD", "pbe:2:20:USD", "pbe:2:20:JPY"}
 
