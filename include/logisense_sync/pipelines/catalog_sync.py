@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from logisense_sync.clients.salesforce import NOT_PROCESSED, RequestLimitExceeded, SalesforceClient
-from logisense_sync.clients.soql import format_soql
+from logisense_sync.clients.soql import format_soql, identifier
 from logisense_sync.extract.catalog import CATALOG_RESOURCES, CatalogFrames, read_catalog
 from logisense_sync.pipelines.report import SyncReport
 from logisense_sync.transforms.catalog import (
@@ -127,7 +127,15 @@ def _in_chunks(values: Iterable[str]) -> Iterable[list[str]]:
 
 
 def _select(sf: SalesforceClient, fields: Sequence[str], sobject: str, where: str) -> pd.DataFrame:
-    soql = "SELECT " + ", ".join(fields) + " FROM " + sobject + " WHERE " + where
+    # Names are checked by identifier(); ``where`` is always format_soql output (values quoted).
+    soql = (
+        "SELECT "
+        + ", ".join(identifier(f) for f in fields)
+        + " FROM "
+        + identifier(sobject)
+        + " WHERE "
+        + where
+    )
     return sf.query_frame(soql)
 
 
@@ -147,7 +155,12 @@ def _select_in(
     sf: SalesforceClient, fields: Sequence[str], sobject: str, column: str, ids: Iterable[str]
 ) -> pd.DataFrame:
     parts = [
-        _select(sf, fields, sobject, "LogiSense_Id__c != null AND " + column + format_soql(" IN {}", chunk))
+        _select(
+            sf,
+            fields,
+            sobject,
+            "LogiSense_Id__c != null AND " + identifier(column) + format_soql(" IN {}", chunk),
+        )
         for chunk in _in_chunks(ids)
     ]
     if not parts:
@@ -368,13 +381,22 @@ def _hold_standard_entries(
     plan = std_plan.copy()
     touched = plan[KEY].isin(hold_keys) & plan["op"].isin(["create", "update"])
     plan.loc[touched, "IsActive"] = True
-    now_active = std_now.set_index(KEY)["IsActive"].astype(str).str.lower() == "true" if len(std_now) else None
+    now_active = (
+        std_now.set_index(KEY)["IsActive"].astype(str).str.lower() == "true" if len(std_now) else None
+    )
     untouched = sorted(hold_keys - set(plan.loc[touched, KEY]))
     hold = [k for k in untouched if now_active is None or not bool(now_active.get(k, False))]
     extra = [
         pd.DataFrame({"op": "hold", KEY: hold, "Id": None, "IsActive": True, "changed": "", "drift": False}),
         pd.DataFrame(
-            {"op": "release", KEY: sorted(hold_keys), "Id": None, "IsActive": False, "changed": "", "drift": False}
+            {
+                "op": "release",
+                KEY: sorted(hold_keys),
+                "Id": None,
+                "IsActive": False,
+                "changed": "",
+                "drift": False,
+            }
         ),
     ]
     return pd.concat([plan, *[e.assign(part="standard") for e in extra if len(e)]], ignore_index=True)
