@@ -214,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                     total += len(page)
             return total
 
+        frames_mb: list[float] = []
+
         def full() -> int:
             catalog = read_catalog(client)
+            frames_mb.append(sum(f.memory_usage(deep=True).sum() for f in catalog.frames().values()) / 2**20)
             return sum(catalog.row_counts().values())
 
         books = list(client.search("PriceBook", {"isStandard": False}))
@@ -228,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             catalog = read_catalog(client, prefetch=False)
             return sum(catalog.row_counts().values())
 
+        # Warm the sandbox's caches (SQLite pages, counts) so the first measurement is not penalised.
+        warm = measure("warm-up (fetch only, not compared)", sandbox, fetch_only)
         results = [measure("baseline: fetch + decode pages only", sandbox, fetch_only)]
         results.append(measure("read_catalog (all price books)", sandbox, full))
         results.append(measure("read_catalog (no prefetch thread)", sandbox, full_sequential))
@@ -235,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure(f"read_catalog (book {books[0]['name']!r} + standard)", sandbox, one_book))
         client.close()
 
-    print(f"LogiSense catalogue extract, {args.packages} packages (client process {os.getpid()})")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"LogiSense catalogue extract, {args.packages} packages (client pid {os.getpid()}, load {load})")
+    print("  " + warm.line())
     for result in results:
         print("  " + result.line())
     base, frames = results[0], results[1]
     print(f"  ratio read_catalog / baseline: {frames.seconds / base.seconds:.2f}x time")
+    print(f"  frames held in memory (deep): {frames_mb[0]:.0f} MB")
     print(
         "  ru_maxrss of the client process: "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
