@@ -426,3 +426,16 @@ def test_password_and_token_never_reach_the_logs(
     ours = [r for r in caplog.records if r.name.startswith(("logisense_sync.clients", "urllib3", "requests"))]
     # The real password is "sandbox": only the control-plane paths of this test may say it.
     assert not [r for r in ours if "sandbox" in r.getMessage().replace("/__sandbox__/", "")]
+
+
+def test_an_untrusted_certificate_fails_at_once_without_retries(
+    logisense_sandbox: Any, make_ls_client: Any, ls_sleeps: list[float]
+) -> None:
+    import certifi
+
+    client = make_ls_client(verify=certifi.where())  # public CAs only: the sandbox CA is not among them
+    with pytest.raises(LogiSenseFatalError, match="TLS verification failed") as caught:
+        client.login()
+    assert isinstance(caught.value, FatalError)
+    assert ls_sleeps == []
+    assert logins(logisense_sandbox) == 0
