@@ -22,6 +22,7 @@ import secrets
 import signal
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ logger = logging.getLogger("logisense_sync.demo")
 CATALOG_DAG = "logisense_catalog_sync"
 OPPORTUNITY_DAG = "logisense_opportunity_sync"
 TERMINAL_STATES = {"success", "failed"}
+# POSTs that read or log in rather than change anything.
+READ_ONLY_POSTS = ("/Search", "/oauth2/token", "/Access/Login", "/query/")
 HOST = "127.0.0.1"
 
 
@@ -185,6 +188,8 @@ class AirflowApi:
 
     def __init__(self, base_url: str, username: str, password: str) -> None:
         self.base_url = base_url
+        self.username = username
+        self.password = password
         self.session = requests.Session()
         self.session.trust_env = False
         response = self.session.post(
@@ -199,17 +204,26 @@ class AirflowApi:
         """GET an ``/api/v2`` path; return the JSON body or None when it is not 200."""
         return _get_json(self.session, f"{self.base_url}/api/v2{path}", params=params)
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> str:
-        """``POST /api/v2/dags/{dag_id}/dagRuns`` exactly as the Salesforce buttons do; return the run id."""
-        response = self.session.post(
-            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns",
-            json={"logical_date": None, "conf": dict(conf)},
-            timeout=30,
-        )
-        if response.status_code != 200:
-            msg = f"triggering {dag_id} answered {response.status_code}: {response.text[:500]}"
-            raise DemoError(msg)
-        return str(response.json()["dag_run_id"])
+    def trigger(self, dag_id: str, conf: Mapping[str, Any], attempts: int = 5) -> str:
+        """``POST /api/v2/dags/{dag_id}/dagRuns`` as the Salesforce buttons do; return the run id.
+
+        The run id is chosen here, so a retry after a 5xx (SQLite can be busy in the embedded setup) never
+        creates a second run: a 409 means an earlier attempt got through.
+        """
+        run_id = f"demo__{uuid.uuid4().hex[:12]}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf)}
+        for attempt in range(1, attempts + 1):
+            response = self.session.post(
+                f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", json=body, timeout=60
+            )
+            if response.status_code == 200 or (response.status_code == 409 and attempt > 1):
+                return run_id
+            if response.status_code < 500 or attempt == attempts:
+                msg = f"triggering {dag_id} answered {response.status_code}: {response.text[:500]}"
+                raise DemoError(msg)
+            logger.warning("triggering %s answered %d; retrying", dag_id, response.status_code)
+            time.sleep(2 * attempt)
+        raise AssertionError  # unreachable
 
     def task_states(self, dag_id: str, run_id: str) -> Counter[str]:
         """Count the run's task instances (mapped ones included) by state."""
@@ -316,7 +330,7 @@ def _count_objects(snapshot: Any, prefix: str = "") -> dict[str, int]:
     if not isinstance(snapshot, dict):
         return counts
     for key, value in snapshot.items():
-        name = f"{prefix}{key}"
+        name = f"{prefix}{key}".removeprefix("records.")
         if isinstance(value, list):
             counts[name] = len(value)
         elif isinstance(value, dict) and not prefix:
@@ -339,7 +353,9 @@ def _writes(settings: DemoSettings) -> dict[str, Counter[str]]:
             {
                 route: count
                 for route, count in body.get("by_route", {}).items()
-                if route.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"} and "__sandbox__" not in route
+                if route.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"}
+                and not route.endswith(READ_ONLY_POSTS)
+                and "__sandbox__" not in route
             }
         )
     return result
@@ -360,57 +376,125 @@ def _diff_lines(
             yield f"    write calls: {top}"
 
 
-def push_to_logisense(settings: DemoSettings, api: AirflowApi) -> tuple[str, str]:
-    """Do what the Opportunity "Push to LogiSense" button does for one Closed Won opportunity.
+DEMO_ACCOUNT = "Acme East"  # a child of Acme Holdings in the demo seed: the push provisions both
 
-    Uses the opportunity owner's ``logisense_sync.button`` module when it exists; otherwise inserts the
-    ``LogiSense_Request__c`` itself and triggers the DAG with ``{"request_ids": [id]}``.
+
+def _sell_a_deal(sf: Any) -> dict[str, Any]:
+    """What a sales rep does before pressing the button: a Closed Won opportunity on a synced product.
+
+    Args:
+        sf: a ``logisense_sync.button.SalesforceRest`` session.
 
     Returns:
-        The request id and the Airflow run id.
+        The opportunity's ``Id``, ``Name`` and ``Type``.
     """
-    try:
-        from logisense_sync import button  # type: ignore[attr-defined]
-    except ImportError:
-        button = None
-    if button is not None and hasattr(button, "push_opportunity"):
-        result = button.push_opportunity(
-            salesforce_url=settings.salesforce_url, airflow=api.session, airflow_url=api.base_url
-        )
-        return str(result["request_id"]), str(result["dag_run_id"])
-
-    from simple_salesforce.api import Salesforce
-
-    from logisense_sync.cli import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET
     from logisense_sync.clients.soql import format_soql
+
+    def query(template: str, *args: Any) -> list[dict[str, Any]]:
+        response = sf.session.get(
+            f"{sf.instance_url}/services/data/{sf.api_version}/query/",
+            params={"q": format_soql(template, *args)},
+            headers={"Authorization": f"Bearer {sf.access_token}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        records: list[dict[str, Any]] = response.json()["records"]
+        return records
+
+    entries = query(
+        "SELECT Id, Pricebook2Id, UnitPrice FROM PricebookEntry WHERE LogiSense_Id__c != null "
+        "AND CurrencyIsoCode = {} AND IsActive = true ORDER BY LogiSense_Id__c LIMIT 1",
+        "USD",
+    )
+    if not entries:
+        msg = "no synced USD PricebookEntry in Salesforce: the catalogue sync did not load any product"
+        raise DemoError(msg)
+    accounts = query("SELECT Id FROM Account WHERE Name = {} LIMIT 1", DEMO_ACCOUNT)
+    if not accounts:
+        msg = f"the Salesforce sandbox has no account {DEMO_ACCOUNT!r} (was it seeded with --seed demo?)"
+        raise DemoError(msg)
+    entry = entries[0]
+    name = f"{DEMO_ACCOUNT} - demo deal {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    opportunity_id = sf.create(
+        "Opportunity",
+        {
+            "Name": name,
+            "AccountId": accounts[0]["Id"],
+            "StageName": "Closed Won",
+            "Type": "New Customer",
+            "CloseDate": time.strftime("%Y-%m-%d"),
+            "CurrencyIsoCode": "USD",
+            "Pricebook2Id": entry["Pricebook2Id"],
+        },
+    )
+    sf.create(
+        "OpportunityLineItem",
+        {
+            "OpportunityId": opportunity_id,
+            "PricebookEntryId": entry["Id"],
+            "Quantity": 1,
+            "UnitPrice": entry["UnitPrice"],
+        },
+    )
+    return {"Id": opportunity_id, "Name": name, "Type": "New Customer"}
+
+
+def push_to_logisense(settings: DemoSettings, api: AirflowApi) -> tuple[str, str, Any]:
+    """Press the Opportunity "Push to LogiSense" button (``logisense_sync.button``) for one Closed Won deal.
+
+    Returns:
+        The request id, the Airflow run id and a Salesforce session for reading the request back.
+    """
+    from logisense_sync import button
+    from logisense_sync.cli import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET
 
     session = requests.Session()
     session.trust_env = False
     session.verify = str(settings.ca)
-    sf = Salesforce(
-        consumer_key=SALESFORCE_CLIENT_ID,
-        consumer_secret=SALESFORCE_CLIENT_SECRET,
-        domain=f"{HOST}:{settings.salesforce_port}/services/oauth2/token#",
-        session=session,
+    sf = button.SalesforceRest.login(
+        settings.salesforce_url, SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, session=session
     )
-    soql = format_soql(
-        "SELECT Id, Name FROM Opportunity WHERE StageName = {} ORDER BY Name LIMIT 1", "Closed Won"
-    )
-    records = sf.query(soql)["records"]
-    if not records:
-        msg = "the Salesforce sandbox has no Closed Won opportunity (was it seeded with --seed demo?)"
-        raise DemoError(msg)
-    opportunity = records[0]
-    request = {"Type__c": "Opportunity", "Status__c": "Waiting", "Opportunity__c": opportunity["Id"]}
-    created = sf.restful("sobjects/LogiSense_Request__c/", method="POST", data=json.dumps(request))
-    if not created or not created.get("success"):
-        msg = f"creating the LogiSense_Request__c failed: {created}"
-        raise DemoError(msg)
-    request_id = str(created["id"])
+    opportunity = _sell_a_deal(sf)
+    airflow = button.AirflowApi(api.base_url, api.username, api.password, api.session)
+    pressed = button.press(sf, airflow, opportunity_id=opportunity["Id"])
     logger.info(
-        "opportunity %r (%s): LogiSense_Request__c %s", opportunity["Name"], opportunity["Id"], request_id
+        "pressed Push to LogiSense on %r (%s, Type %r): LogiSense_Request__c %s",
+        opportunity["Name"],
+        opportunity["Id"],
+        opportunity.get("Type"),
+        pressed.request_id,
     )
-    return request_id, api.trigger(OPPORTUNITY_DAG, {"request_ids": [request_id]})
+    run_id = pressed.dag_run_id or api.trigger(OPPORTUNITY_DAG, {"request_ids": [pressed.request_id]})
+    return pressed.request_id, run_id, sf
+
+
+def _sub(after: dict[str, Counter[str]], before: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    return {side: after[side] - before.get(side, Counter()) for side in after}
+
+
+def _run_lines(title: str, api: AirflowApi, dag_id: str, run_id: str, state: str) -> list[str]:
+    tasks = api.task_states(dag_id, run_id)
+    lines = [
+        f"{title}: {dag_id} run {run_id} -> {state.upper()}",
+        "  tasks: " + ", ".join(f"{k} x{n}" if n > 1 else k for k, n in sorted(tasks.items())),
+    ]
+    report = api.report(dag_id, run_id)
+    if report:
+        lines.append("  report: " + json.dumps(report, default=str)[:800])
+    return lines
+
+
+def _request_lines(sf: Any, request_id: str) -> list[str]:
+    from logisense_sync import button
+
+    try:
+        request = button.wait_for_request(sf, request_id, timeout=60)
+    except TimeoutError as exc:
+        return [f"  LogiSense_Request__c {request_id}: {exc}"]
+    lines = [f"  LogiSense_Request__c {request_id}: {request['Status__c']}"]
+    if request.get("Message__c"):
+        lines.append(f"    message: {request['Message__c']}")
+    return lines
 
 
 def _fail_if_ports_taken(settings: DemoSettings) -> None:
@@ -437,6 +521,7 @@ def run_demo(settings: DemoSettings, *, wait: bool = True) -> int:
     with ProcessSet() as procs:
         logger.info("starting the sandboxes (log: %s)", settings.logs / "sandbox.log")
         _start_sandboxes(settings, procs)
+        baseline, baseline_writes = _snapshot(settings), _writes(settings)
         logger.info("sandboxes up after %.1f s; starting airflow standalone", time.monotonic() - t0)
         _start_airflow(settings, demo_secrets, procs)
         api = AirflowApi(settings.airflow_url, "admin", demo_secrets["admin_password"])
@@ -444,36 +529,25 @@ def run_demo(settings: DemoSettings, *, wait: bool = True) -> int:
         logger.info("Airflow up with both DAGs after %.1f s", time.monotonic() - t0)
 
         lines: list[str] = []
-        steps: list[tuple[str, str, Callable[[], tuple[str, str]]]] = [
-            (
-                "Catalogue sync (the 'Sync Pricebook' button)",
-                CATALOG_DAG,
-                lambda: ("", api.trigger(CATALOG_DAG, {})),
-            ),
-            (
-                "Closed Won push (the 'Push to LogiSense' button)",
-                OPPORTUNITY_DAG,
-                lambda: push_to_logisense(settings, api),
-            ),
-        ]
-        for title, dag_id, start in steps:
-            before, writes_before = _snapshot(settings), _writes(settings)
-            request_id, run_id = start()
-            state = _wait_for_run(api, dag_id, run_id, settings.run_timeout, procs)
-            failed |= state != "success"
-            after, writes_after = _snapshot(settings), _writes(settings)
-            writes = {side: writes_after[side] - writes_before.get(side, Counter()) for side in writes_after}
-            lines.append(f"{title}: {dag_id} run {run_id} -> {state.upper()}")
-            if request_id:
-                lines.append(f"  LogiSense_Request__c {request_id}")
-            tasks = api.task_states(dag_id, run_id)
-            lines.append(
-                "  tasks: " + ", ".join(f"{k} x{n}" if n > 1 else k for k, n in sorted(tasks.items()))
-            )
-            lines.extend(_diff_lines(before, after, writes))
-            report = api.report(dag_id, run_id)
-            if report:
-                lines.append("  report: " + json.dumps(report, default=str)[:600])
+        # Unpausing starts each DAG's latest scheduled run at once (catchup=False), so changes are counted
+        # from the moment the sandboxes came up, not only around the runs triggered here.
+        catalog_run = api.trigger(CATALOG_DAG, {})
+        state = _wait_for_run(api, CATALOG_DAG, catalog_run, settings.run_timeout, procs)
+        failed |= state != "success"
+        lines += _run_lines(
+            "Catalogue sync (the 'Sync Pricebook' button)", api, CATALOG_DAG, catalog_run, state
+        )
+        after_catalog, writes_catalog = _snapshot(settings), _writes(settings)
+        lines.extend(_diff_lines(baseline, after_catalog, _sub(writes_catalog, baseline_writes)))
+
+        request_id, push_run, sf = push_to_logisense(settings, api)
+        state = _wait_for_run(api, OPPORTUNITY_DAG, push_run, settings.run_timeout, procs)
+        failed |= state != "success"
+        lines += _run_lines(
+            "Closed Won push (the 'Push to LogiSense' button)", api, OPPORTUNITY_DAG, push_run, state
+        )
+        lines += _request_lines(sf, request_id)
+        lines.extend(_diff_lines(after_catalog, _snapshot(settings), _sub(_writes(settings), writes_catalog)))
         elapsed = time.monotonic() - t0
         _print_summary(settings, demo_secrets, lines, elapsed)
         if wait:
