@@ -9,17 +9,25 @@ service lines.
 
 | param | meaning |
 | --- | --- |
-| `price_book_ids` | LogiSense price book ids to sync; empty = every active one (the button passes one) |
-| `full_refresh` | re-read and compare every integrated record, not only those of the narrowed books |
+| `price_book_ids` | LogiSense price book ids to sync; empty = every price book (the button passes one) |
+| `full_refresh` | the whole catalogue (ignores `price_book_ids`), and ignore the drift state (see below) |
 | `dry_run` | compute and report the plan (counts and first rows per object and operation), write nothing |
 
-Tasks: `extract` (LogiSense → parquet) → `plan` (transform, validate, diff against Salesforce → parquet)
-→ `load` (writes, parents before children; updates the catalogue Asset) → `report` (always runs; its return
-value is the run's report; fails the run if anything failed).
+Nothing cached decides what is written: every run diffs against Salesforce as it is now, so a rerun with
+nothing changed writes nothing and `full_refresh` is never needed for correctness. The only state kept is
+one hash per synced record (under the run base dir, `state/catalog`), used to tell drift (a hand edit in
+Salesforce put back) from a LogiSense change in the report; `full_refresh` ignores it.
+Keys (`LogiSense_Id__c`): `pb:{priceBook}`, `pf:{packageFrequency}`, `pbe:{priceBook}:{packageFrequency}:{CUR}`,
+`psl:{priceBook}:{packageFrequency}:{CUR}:{service}:{R<status>|O<transition>|U<usageRate>}`.
 
-Large frames never travel through XCom: each task writes parquet files into a run-scoped folder
-(`LOGISENSE_SYNC_RUN_DIR`, default `$AIRFLOW_HOME/logisense_sync_runs`) and passes only small dicts of paths
-and counts. The folder must be shared by the workers (one machine, or a shared volume).
+Tasks: `extract` (LogiSense → parquet) → `plan` (transform, validate, diff against Salesforce → parquet)
+→ `load` (writes, parents before children; skipped on dry runs; its success updates the catalogue Asset)
+→ `report` (always runs; its return value is the run's report; fails the run if anything failed).
+
+Large frames never travel through XCom or the metadata DB: each task writes parquet files into a run-scoped
+folder (`$LOGISENSE_SYNC_RUN_DIR/<dag_id>/<run_id>`, default under `$AIRFLOW_HOME/logisense_sync_runs`) and
+passes only small dicts of paths and counts; separate tasks retry only the stage that failed (a load retry
+re-plans first). The folder must be shared by the workers (one machine, or a shared volume).
 """
 
 from __future__ import annotations
