@@ -14,8 +14,9 @@ Tasks:
 - `claim`: marks the requests `Processing` with this run's id (a lease: `Airflow_Run_Id__c` + the claim
   time), re-reads them and keeps only those this run won, so overlapping runs never work the same request;
   `Processing` requests whose run died are taken over once their lease expires.
-- `sync_request` (mapped, one unit per request, labelled with the opportunity or account): validates the
-  whole deal (every problem goes into `Message__c`, nothing is written to LogiSense if there is any), then
+- `sync_request` (mapped; one unit per request, labelled with the opportunity or account; a sweep of more
+  than `LOGISENSE_OPPORTUNITY_MAX_UNITS` (32) requests is split into that many batches, each labelled with
+  its first and last opportunity, and worked request by request in isolation): validates the whole deal (every problem goes into `Message__c`, nothing is written to LogiSense if there is any), then
   provisions ancestors first (accounts, parent links, invoicers, tax account, contacts, then account packages
   or an account price plan per Opportunity Type), every LogiSense object marked with `extensions.sfdcid` and
   looked up before any create; then writes ids and the outcome back to Salesforce. A unit whose request
@@ -74,10 +75,10 @@ def logisense_opportunity_sync() -> None:
         return opportunity_tasks.claim(context)
 
     @task(map_index_template="{{ request_label }}", max_active_tis_per_dagrun=_UNITS_PER_RUN)
-    def sync_request(request: dict[str, Any], **context: Any) -> dict[str, Any]:
+    def sync_request(unit: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
         from logisense_sync.orchestration import opportunity_tasks
 
-        return opportunity_tasks.sync_request(request, context)
+        return opportunity_tasks.sync_request(unit, context)
 
     @task(trigger_rule="all_done", retries=0)
     def report(claimed: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def logisense_opportunity_sync() -> None:
         return opportunity_tasks.report(claimed, context)
 
     claimed = claim()
-    sync_request.expand(request=claimed) >> report(claimed)
+    sync_request.expand(unit=claimed) >> report(claimed)
 
 
 logisense_opportunity_sync()

@@ -126,3 +126,28 @@ def test_a_dry_run_validates_and_reports_but_writes_nothing_anywhere(world: Worl
     )
     assert report["counts"] == {"would_sync": 1, "would_fail": 1}
     assert "add up to 90.00" in report["failed"][0]
+
+
+def test_a_sweep_works_every_waiting_request_in_a_bounded_number_of_labelled_units(
+    world: World, run_dag: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("LOGISENSE_OPPORTUNITY_MAX_UNITS", "2")
+    requests = []
+    for name in ("Alpha", "Beta", "Gamma"):
+        opp, _ = world.opportunity(world.account(name), name=f"{name} deal")
+        requests.append(world.request(opportunity=opp))
+    done = world.request(account=world.account("Already done"))
+    world.sf.LogiSense_Request__c.update(done, {"Status__c": "Completed"})
+
+    dag_run = run_dag()  # the 15-minute sweep: no request ids
+
+    units = sorted(
+        (ti for ti in dag_run.get_task_instances() if ti.task_id == "sync_request"), key=lambda t: t.map_index
+    )
+    assert [u.rendered_map_index for u in units] == [
+        "2 requests: Opportunity Alpha deal (LSR-000001) ... Opportunity Beta deal (LSR-000002)",
+        "Opportunity Gamma deal (LSR-000003)",
+    ]
+    assert [world.get("LogiSense_Request__c", r)["Status__c"] for r in requests] == ["Completed"] * 3
+    assert world.get("LogiSense_Request__c", done)["Attempts__c"] == 0
+    assert len(world.ls_objects("Account")) == 3

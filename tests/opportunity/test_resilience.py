@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from conftest import logisense_writes, unit_states
-from world import World
-
 from logisense_sync.clients.salesforce import SalesforceClient
 from logisense_sync.errors import RetriableError
 from logisense_sync.pipelines import opportunity_sync
 from logisense_sync.pipelines.opportunity.settings import OpportunitySyncSettings
+from world import World
 
 SETTINGS = OpportunitySyncSettings.from_env({"LOGISENSE_OPPORTUNITY_CLAIM_SETTLE_SECONDS": "0.3"})
 

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from simple_salesforce import Salesforce
-
 from logisense_sync.button import SalesforceRest
 from logisense_sync.clients.logisense import LogiSenseClient
+from simple_salesforce import Salesforce
 
 
 @dataclass

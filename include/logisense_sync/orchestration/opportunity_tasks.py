@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from logisense_sync.errors import FatalError
 
@@ -58,47 +58,55 @@ def _reject_unknown_conf(context: dict[str, Any]) -> None:
 
 
 def claim(context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Claim the run's requests (none in a dry run) and return ``[{"request_id", "label"}]`` for mapping."""
+    """Claim the run's requests (none in a dry run); return the units to map: ``[{"request_ids", "label"}]``."""
     from logisense_sync.pipelines import opportunity_sync
 
     _reject_unknown_conf(context)
     params = context["params"]
     run_id = str(context["run_id"])
+    settings = _settings()
     held, notes = opportunity_sync.claim(
         _salesforce(),
         run_id,
         list(params.get("request_ids") or []),
-        _settings(),
+        settings,
         dry_run=bool(params["dry_run"]),
     )
     for note in notes:
         logger.info("not taken: %s", note)
+    units = opportunity_sync.units(held, settings.max_units)
     logger.info(
-        "%d request(s) to work%s", len(held), " (dry run: nothing claimed)" if params["dry_run"] else ""
+        "%d request(s) to work in %d unit(s)%s",
+        len(held),
+        len(units),
+        " (dry run: nothing claimed)" if params["dry_run"] else "",
     )
-    return [req.to_xcom() for req in held]
+    return units
 
 
-def sync_request(request: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    """Work one request; fail the unit (no retry) when the request failed, re-raise transient errors."""
+def sync_request(unit: dict[str, Any], context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Work a unit's requests; fail the unit when one failed, retry it (Airflow) after a transient error."""
     from logisense_sync.pipelines import opportunity_sync
 
     live: dict[str, Any] = get_current_context()  # type: ignore[assignment]
-    live["request_label"] = request.get("label") or request["request_id"]
+    live["request_label"] = unit.get("label") or ", ".join(unit["request_ids"])
     params = context["params"]
-    dry_run = bool(params["dry_run"])
     sf, ls = _salesforce(), _logisense()
     try:
-        outcome = opportunity_sync.sync_request(
-            sf, ls, request["request_id"], str(context["run_id"]), _settings(), dry_run=dry_run
+        result = opportunity_sync.sync_unit(
+            sf, ls, unit["request_ids"], str(context["run_id"]), _settings(), dry_run=bool(params["dry_run"])
         )
     finally:
         ls.close()
-    logger.info("%s: %s - %s", outcome.label, outcome.outcome.value, outcome.message)
-    if outcome.outcome == opportunity_sync.Outcome.FAILED:
-        msg = f"{outcome.label}: {outcome.message}"
+    for outcome in result.outcomes:
+        logger.info("%s: %s - %s", outcome.label, outcome.outcome.value, outcome.message)
+    if result.transient:
+        msg = f"{len(result.transient)} request(s) hit a transient error and went back to Waiting: "
+        raise AirflowException(msg + "; ".join(result.transient))
+    if result.failed:
+        msg = "; ".join(f"{o.label}: {o.message}" for o in result.failed)
         raise AirflowFailException(msg)
-    return outcome.to_dict()
+    return [o.to_dict() for o in result.outcomes]
 
 
 def report(claimed: list[dict[str, Any]], context: dict[str, Any]) -> dict[str, Any]:
@@ -108,17 +116,18 @@ def report(claimed: list[dict[str, Any]], context: dict[str, Any]) -> dict[str, 
     ti = context["ti"]
     outcomes: list[dict[str, Any]] = []
     failed_units: list[str] = []
-    for index, request in enumerate(claimed):
-        item = ti.xcom_pull(task_ids="sync_request", map_indexes=index, default=None)
-        if isinstance(item, dict):
-            outcomes.append(item)
-        else:  # the unit failed: its request failed (see Message__c) or it crashed (see the unit's log)
-            failed_units.append(str(request.get("label") or request["request_id"]))
+    for index, unit in enumerate(claimed):
+        items = ti.xcom_pull(task_ids="sync_request", map_indexes=index, default=None)
+        if isinstance(items, list):
+            outcomes.extend(item for item in items if isinstance(item, dict))
+        else:  # the unit failed: a request failed (see Message__c) or it crashed (see the unit's log)
+            failed_units.append(str(unit.get("label")))
     summary = opportunity_sync.summarize(outcomes)
-    summary["claimed"] = len(claimed)
+    summary["claimed"] = sum(len(unit["request_ids"]) for unit in claimed)
+    summary["units"] = len(claimed)
     summary["failed_units"] = failed_units
     logger.info("opportunity sync report: %s", summary)
     if failed_units:
-        msg = f"{len(failed_units)} of {len(claimed)} request(s) did not complete: {', '.join(failed_units)}"
+        msg = f"{len(failed_units)} of {len(claimed)} unit(s) did not complete: {', '.join(failed_units)}"
         raise AirflowFailException(msg)
     return summary

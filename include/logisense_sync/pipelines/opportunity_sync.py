@@ -35,7 +35,16 @@ from logisense_sync.transforms.opportunity import RequestStatus, RequestType, Sy
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Outcome", "RequestOutcome", "claim", "summarize", "sync_request"]
+__all__ = [
+    "Outcome",
+    "RequestOutcome",
+    "UnitResult",
+    "claim",
+    "summarize",
+    "sync_request",
+    "sync_unit",
+    "units",
+]
 
 
 class Outcome(StrEnum):
@@ -92,6 +101,81 @@ def claim(
 
         return find_candidates(sf, run_id, request_ids, settings, dt.datetime.now(dt.UTC))
     return claim_requests(sf, run_id, request_ids, settings)
+
+
+def units(requests: Sequence[QueuedRequest], max_units: int) -> list[dict[str, Any]]:
+    """Split claimed requests into units of work for dynamic task mapping (small dicts: ids and a label).
+
+    Up to ``max_units`` requests get a unit each, labelled with the opportunity or account (a button click is
+    one unit named after its opportunity). A larger sweep is split into ``max_units`` batches of consecutive
+    requests, each labelled with its first and last opportunity and its size, so scheduling overhead stays
+    bounded while every request is still worked in isolation inside its unit.
+
+    Args:
+        requests: the claimed requests, in queue order.
+        max_units: the most units to create.
+
+    Returns:
+        ``[{"request_ids": [...], "label": "..."}]``.
+    """
+    if not requests:
+        return []
+    size = -(-len(requests) // max(1, max_units))
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(requests), size):
+        batch = requests[start : start + size]
+        if len(batch) == 1:
+            label = batch[0].label
+        else:
+            label = f"{len(batch)} requests: {batch[0].label} ... {batch[-1].label}"
+        out.append({"request_ids": [r.id for r in batch], "label": label[:250]})
+    return out
+
+
+@dataclass
+class UnitResult:
+    """The outcomes of one unit and what went wrong in it."""
+
+    outcomes: list[RequestOutcome] = field(default_factory=list)
+    transient: list[str] = field(default_factory=list)
+    """Requests put back to ``Waiting`` after a transient error (label: error)."""
+
+    @property
+    def failed(self) -> list[RequestOutcome]:
+        """Requests that failed for good in this unit."""
+        return [o for o in self.outcomes if o.outcome == Outcome.FAILED]
+
+
+def sync_unit(
+    sf: SalesforceClient,
+    ls: LogiSenseClient,
+    request_ids: Sequence[str],
+    run_id: str,
+    settings: OpportunitySyncSettings,
+    *,
+    dry_run: bool = False,
+) -> UnitResult:
+    """Work the requests of one unit one after the other; one request's failure never stops the next.
+
+    Args:
+        sf: the Salesforce client.
+        ls: the LogiSense client.
+        request_ids: the unit's requests.
+        run_id: the Airflow run id.
+        settings: the sync settings.
+        dry_run: validate and plan only.
+
+    Returns:
+        Every outcome, and the transient errors (those requests went back to ``Waiting``).
+    """
+    result = UnitResult()
+    for request_id in request_ids:
+        try:
+            result.outcomes.append(sync_request(sf, ls, request_id, run_id, settings, dry_run=dry_run))
+        except RetriableError as exc:
+            logger.warning("%s: transient error, back to Waiting: %s", request_id, exc)
+            result.transient.append(f"{request_id}: {exc}")
+    return result
 
 
 def _failure_message(problems: Sequence[str]) -> str:

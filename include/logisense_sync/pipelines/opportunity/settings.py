@@ -94,6 +94,8 @@ class OpportunitySyncSettings:
     """Wait between writing a claim and re-reading it (see ``claim.py``); must exceed a claim write's time."""
     claim_limit: int = 2000
     """Most requests one run claims; the rest wait for the next run."""
+    max_units: int = 32
+    """Most mapped units per run: up to this many requests get a unit each; beyond, units take batches."""
     price_tolerance: float = 0.005
     """Largest difference between a line's sales price and the sum of its charges still taken as equal."""
     processes: Mapping[str, BusinessProcess] = field(default_factory=dict)
@@ -121,5 +123,6 @@ class OpportunitySyncSettings:
                 env, "LOGISENSE_OPPORTUNITY_CLAIM_SETTLE_SECONDS", cls.claim_settle_seconds
             ),
             claim_limit=_env_int(env, "LOGISENSE_OPPORTUNITY_CLAIM_LIMIT", cls.claim_limit),
+            max_units=max(1, _env_int(env, "LOGISENSE_OPPORTUNITY_MAX_UNITS", cls.max_units)),
             processes=load_business_processes(Path(path) if path else None),
         )

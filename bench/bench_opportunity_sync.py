@@ -1,0 +1,247 @@
+"""Benchmark: the Closed:Won sync on the embedded runtime (``airflow standalone``, SQLite, LocalExecutor).
+
+Starts both sandboxes (``logisense-sync sandbox``, empty seed, free ports, a temporary directory) and
+``airflow standalone`` with the demo's settings (``logisense_sync.demo``: 4 worker slots, DAGs unpaused),
+builds the test catalogue (``tests/opportunity/world.py``: one package, two services, mirrored into
+Salesforce), then measures:
+
+* **click latency**: 20 single-opportunity clicks, one after the other, each exactly what the Salesforce button
+  does (``logisense_sync.button.press``: insert the request, ``POST /auth/token``, ``POST dagRuns``); the time
+  from the REST trigger to the request reading ``Completed`` in Salesforce. p50 and p95 (target p50 < 10 s).
+  Baseline in the same run: a bare Airflow round trip (trigger -> run ``success``) of the same DAG with a
+  request id that matches nothing, i.e. the scheduling overhead alone.
+* **throughput**: 500 queued opportunities (each a new customer with one product) worked by one sweep run
+  (``request_ids`` empty); the time from the trigger until all 500 requests are ``Completed`` (target < 2 min).
+
+Run: ``.venv/bin/python -m bench.bench_opportunity_sync [--clicks 20] [--queued 500]``. Uses 2 cores for a
+few minutes; run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "opportunity"))
+
+from logisense_sync import button  # noqa: E402
+from logisense_sync.cli import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET  # noqa: E402
+from logisense_sync.clients.soql import format_soql  # noqa: E402
+from logisense_sync.demo import (  # noqa: E402
+    AirflowApi,
+    DemoSettings,
+    _start_airflow,
+    _wait_for_dags,
+    load_secrets,
+)
+from logisense_sync.processes import ProcessSet  # noqa: E402
+
+DAG_ID = "logisense_opportunity_sync"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class BenchSettings(DemoSettings):
+    """The demo's layout, under a temporary home instead of ``.demo/``."""
+
+    bench_home: Path = Path(".")
+
+    @property
+    def home(self) -> Path:
+        return self.bench_home
+
+
+def _start_sandboxes(settings: BenchSettings, procs: ProcessSet) -> None:
+    args = [
+        sys.executable, "-m", "logisense_sync.cli", "sandbox", "--data-dir", str(settings.sandbox_dir),
+        "--seed", "empty", "--salesforce-port", str(settings.salesforce_port),
+        "--logisense-port", str(settings.logisense_port),
+    ]  # fmt: skip
+    procs.start("sandbox", args, env=os.environ, log_path=settings.logs / "sandbox.log", cwd=REPO)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        if settings.ca.exists():
+            try:
+                for url in (settings.salesforce_url, settings.logisense_url):
+                    requests.get(
+                        f"{url}/__sandbox__/requests", verify=str(settings.ca), timeout=2
+                    ).raise_for_status()
+                return
+            except requests.RequestException:
+                pass
+        time.sleep(0.3)
+    msg = "the sandboxes did not come up"
+    raise RuntimeError(msg)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _query(sf: button.SalesforceRest, soql: str) -> list[dict[str, Any]]:
+    response = sf.session.get(
+        f"{sf.instance_url}/services/data/{sf.api_version}/query/",
+        params={"q": soql},
+        headers={"Authorization": f"Bearer {sf.access_token}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    body = response.json()
+    records: list[dict[str, Any]] = body["records"]
+    while not body.get("done", True):
+        response = sf.session.get(
+            f"{sf.instance_url}{body['nextRecordsUrl']}",
+            headers={"Authorization": f"Bearer {sf.access_token}"},
+            timeout=60,
+        )
+        body = response.json()
+        records += body["records"]
+    return records
+
+
+def _wait_run(api: AirflowApi, run_id: str, timeout: float = 600) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}") or {}
+        if run.get("state") in ("success", "failed"):
+            return str(run["state"])
+        time.sleep(0.2)
+    return "timeout"
+
+
+def measure_clicks(
+    world: Any, sf: button.SalesforceRest, airflow: button.AirflowApi, clicks: int
+) -> list[float]:
+    """Latency of single clicks: REST trigger -> request Completed."""
+    latencies: list[float] = []
+    for n in range(clicks):
+        opp, _ = world.opportunity(world.account(f"Click customer {n}"), name=f"Click deal {n}")
+        started = time.monotonic()
+        pressed = button.press(sf, airflow, opportunity_id=opp)
+        result = button.wait_for_request(sf, pressed.request_id, timeout=120, poll=0.1)
+        latencies.append(time.monotonic() - started)
+        if result["Status__c"] != "Completed":
+            msg = f"click {n} ended {result['Status__c']}: {result['Message__c']}"
+            raise RuntimeError(msg)
+    return latencies
+
+
+def measure_sweep(world: Any, sf: button.SalesforceRest, api: AirflowApi, queued: int) -> tuple[float, float]:
+    """Time for one sweep run to complete ``queued`` requests; returns (seconds, setup seconds)."""
+    setup_started = time.monotonic()
+    ids = []
+    for n in range(queued):
+        opp, _ = world.opportunity(world.account(f"Queued customer {n}"), name=f"Queued deal {n}")
+        ids.append(world.request(opportunity=opp))
+    setup = time.monotonic() - setup_started
+    started = time.monotonic()
+    run_id = api.trigger(DAG_ID, {"request_ids": [], "dry_run": False})
+    soql = format_soql(
+        "SELECT Status__c, COUNT(Id) n FROM LogiSense_Request__c WHERE Id IN {ids} GROUP BY Status__c",
+        ids=ids,
+    )
+    deadline = started + 900
+    while time.monotonic() < deadline:
+        counts = {r["Status__c"]: r["n"] for r in _query(sf, soql)}
+        if counts.get("Completed", 0) + counts.get("Failed", 0) >= queued:
+            break
+        time.sleep(1)
+    elapsed = time.monotonic() - started
+    state = _wait_run(api, run_id)
+    print(f"  sweep run {run_id}: {state}; request statuses {counts}")
+    return elapsed, setup
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_opportunity_sync")
+    parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--queued", type=int, default=500)
+    args = parser.parse_args(argv)
+
+    from world import World
+
+    with tempfile.TemporaryDirectory(prefix="bench-opportunity-") as tmp:
+        settings = BenchSettings(
+            root=REPO,
+            salesforce_port=_free_port(),
+            logisense_port=_free_port(),
+            airflow_port=_free_port(),
+            bench_home=Path(tmp),
+        )
+        secrets = load_secrets(settings.home)
+        os.environ["REQUESTS_CA_BUNDLE"] = str(settings.ca)
+        with ProcessSet() as procs:
+            t0 = time.monotonic()
+            _start_sandboxes(settings, procs)
+            _start_airflow(settings, secrets, procs)
+            api = AirflowApi(settings.airflow_url, "admin", secrets["admin_password"])
+            _wait_for_dags(api, procs)
+            print(
+                f"opportunity sync bench: sandboxes + airflow standalone up in {time.monotonic() - t0:.1f} s"
+            )
+            world = World(settings.salesforce_url, settings.logisense_url)
+            world.build_catalogue()
+            session = requests.Session()
+            sf = button.SalesforceRest.login(
+                settings.salesforce_url, SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, session=session
+            )
+            airflow = button.AirflowApi(
+                settings.airflow_url, "admin", secrets["admin_password"], requests.Session()
+            )
+
+            # baseline: trigger -> success of a run with nothing to do (pure Airflow scheduling overhead)
+            baseline: list[float] = []
+            for _ in range(3):
+                started = time.monotonic()
+                run = airflow.trigger(DAG_ID, {"request_ids": [uuid.uuid4().hex[:18]]})
+                _wait_run(api, str(run["dag_run_id"]))
+                baseline.append(time.monotonic() - started)
+            # warm-up click (first run of a fresh scheduler is slower), not counted
+            measure_clicks(world, sf, airflow, 1)
+            latencies = measure_clicks(world, sf, airflow, args.clicks)
+            p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
+            base = statistics.median(baseline)
+            print(
+                f"  click latency over {args.clicks} clicks: p50 {p50:.2f} s, p95 {_percentile(latencies, 0.95):.2f} s, "
+                f"max {max(latencies):.2f} s (target p50 < 10 s)"
+            )
+            print(
+                f"  baseline empty run (trigger -> success): median {base:.2f} s; p50 / baseline = {p50 / base:.2f}"
+            )
+            sweep, setup = measure_sweep(world, sf, api, args.queued)
+            print(
+                f"  throughput: {args.queued} queued opportunities in one run: {sweep:.1f} s "
+                f"({args.queued / sweep:.1f} per s; target < 120 s); setup {setup:.1f} s"
+            )
+            ls_calls = requests.get(f"{settings.logisense_url}/__sandbox__/requests", timeout=30).json()[
+                "total"
+            ]
+            print(f"  LogiSense API calls in total: {ls_calls}")
+            world.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
