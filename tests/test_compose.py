@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,16 @@ def test_env_example_lists_every_required_variable_with_placeholders_for_secrets
     for key, value in example.items():
         if SECRET_NAME.search(key) and not key.startswith("AIRFLOW_CONN_"):
             assert value.startswith("<generate"), f"{key} must be a placeholder, not a value"
+
+
+def test_env_example_connections_point_at_the_sandboxes_service() -> None:
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if line.startswith("AIRFLOW_CONN_")]
+    conns = {key: json.loads(value.strip("'")) for key, value in (line.split("=", 1) for line in lines)}
+    salesforce = conns["AIRFLOW_CONN_SALESFORCE_DEFAULT"]
+    assert salesforce["conn_type"] == "salesforce"
+    assert salesforce["extra"]["domain"] == "sandboxes:8443/services/oauth2/token#"
+    assert conns["AIRFLOW_CONN_LOGISENSE_DEFAULT"]["host"] == "https://sandboxes:8444"
+    assert "sandboxes" in SERVICES["sandboxes"]["command"]  # --tls-hostname: the certificate covers the name
 
 
 def test_env_file_is_git_ignored() -> None:
