@@ -390,14 +390,17 @@ class SalesforceClient:
             )
             text = response.text.replace("\x00", "")
             if text.strip():
-                parts.append(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False))
+                # pandas' string dtype (Arrow-backed) keeps a million-row result compact; blank = missing.
+                parts.append(
+                    pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
+                )
+            del text
             locator = response.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 break
         if not parts:
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        frame = frame.astype(object).where(frame != "", None)
         for col in columns:
             if col not in frame.columns:
                 frame[col] = None
@@ -587,7 +590,7 @@ class SalesforceClient:
         failed = int(info.get("numberRecordsFailed") or 0)
         processed = int(info.get("numberRecordsProcessed") or 0)
         match_on = key or list(chunk.columns)
-        lookup = self._row_lookup(chunk, match_on)
+        lookup = self._row_lookup(chunk, match_on) if failed or processed < len(chunk) else {}
         if failed:
             text = self._request(
                 "GET", f"jobs/ingest/{job_id}/failedResults", headers={"Accept": "text/csv"}

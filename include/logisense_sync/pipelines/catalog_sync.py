@@ -142,9 +142,13 @@ def _select(sf: SalesforceClient, fields: Sequence[str], sobject: str, where: st
 def _select_keys(
     sf: SalesforceClient, fields: Sequence[str], sobject: str, keys: Iterable[str]
 ) -> pd.DataFrame:
+    wanted = set(keys)
+    if len(wanted) > 10 * IN_CHUNK:  # cheaper to read every integrated record (Bulk) than many IN queries
+        frame = _select(sf, fields, sobject, "LogiSense_Id__c != null")
+        return frame.loc[frame[KEY].isin(wanted)].reset_index(drop=True)
     parts = [
         _select(sf, fields, sobject, format_soql("LogiSense_Id__c IN {}", chunk))
-        for chunk in _in_chunks(keys)
+        for chunk in _in_chunks(wanted)
     ]
     if not parts:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in fields})
