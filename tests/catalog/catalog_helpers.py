@@ -64,6 +64,7 @@ class Run:
     state: str
     tasks: dict[str, str]
     report: dict[str, Any]
+    run_id: str = ""
 
 
 def report_of(run_id: str) -> dict[str, Any]:
@@ -86,3 +87,18 @@ def report_of(run_id: str) -> dict[str, Any]:
         value = json.loads(value)
     assert isinstance(value, dict)
     return value
+
+
+def catalog_asset_events(run_id: str) -> list[str]:
+    """Tasks that emitted an event for the catalogue Asset in a run."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent.source_task_id)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .filter(AssetModel.name == "salesforce_logisense_catalog", AssetEvent.source_run_id == run_id)
+            .all()
+        )
+    return [str(r[0]) for r in rows]

@@ -68,6 +68,8 @@ def run_sync(dagbag: Any, sandboxes: tuple[Any, Any]) -> Callable[..., Run]:
             for task in dag.tasks:
                 task.retries = retries[task.task_id]
         tasks = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-        return Run(state=str(dag_run.state), tasks=tasks, report=report_of(dag_run.run_id))
+        return Run(
+            state=str(dag_run.state), tasks=tasks, report=report_of(dag_run.run_id), run_id=dag_run.run_id
+        )
 
     return run

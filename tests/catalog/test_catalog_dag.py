@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from catalog_expected import expected_catalog, money
-from catalog_helpers import LogiSenseApi, Run, SalesforceApi, data_writes
+from catalog_helpers import LogiSenseApi, Run, SalesforceApi, catalog_asset_events, data_writes
 from logisense_sync.clients.soql import format_soql
 
 ENTRY_SOQL = (
@@ -76,6 +76,7 @@ def test_demo_catalogue_lands_exactly_as_mapped(
     assert {b["LogiSense_Id__c"] for b in books} == set(want["books"])
     assert run.report["ok"] is True
     assert run.report["planned"]["PricebookEntry"]["create"] == len(want["entries"])
+    assert catalog_asset_events(run.run_id) == ["load"]
 
 
 def test_rerun_with_nothing_changed_writes_nothing(
@@ -192,6 +193,7 @@ def test_dry_run_plans_everything_and_writes_nothing(
     assert run.report["dry_run"] is True
     assert run.report["planned"]["Product2"]["create"] > 0
     assert run.report["samples"]["PricebookEntry"]["create"]
+    assert catalog_asset_events(run.run_id) == []
 
 
 def test_transient_record_lock_errors_are_retried(
