@@ -133,6 +133,20 @@ def units(requests: Sequence[QueuedRequest], max_units: int) -> list[dict[str, A
 
 
 @dataclass
+class UnitCache:
+    """LogiSense reference data and catalogue lookups shared by the requests of one unit (read once)."""
+
+    refs: LogiSenseReferences | None = None
+    catalogue: CatalogueLookup | None = None
+
+    def get(self, ls: LogiSenseClient) -> tuple[LogiSenseReferences, CatalogueLookup]:
+        """Return the references and the catalogue lookup, reading them on first use."""
+        if self.refs is None or self.catalogue is None:
+            self.refs, self.catalogue = LogiSenseReferences.read(ls), CatalogueLookup(ls)
+        return self.refs, self.catalogue
+
+
+@dataclass
 class UnitResult:
     """The outcomes of one unit and what went wrong in it."""
 
@@ -169,9 +183,12 @@ def sync_unit(
         Every outcome, and the transient errors (those requests went back to ``Waiting``).
     """
     result = UnitResult()
+    cache = UnitCache()
     for request_id in request_ids:
         try:
-            result.outcomes.append(sync_request(sf, ls, request_id, run_id, settings, dry_run=dry_run))
+            result.outcomes.append(
+                sync_request(sf, ls, request_id, run_id, settings, dry_run=dry_run, cache=cache)
+            )
         except RetriableError as exc:
             logger.warning("%s: transient error, back to Waiting: %s", request_id, exc)
             result.transient.append(f"{request_id}: {exc}")
@@ -206,6 +223,7 @@ def sync_request(
     *,
     dry_run: bool = False,
     on_write: Callable[[str, str], None] | None = None,
+    cache: UnitCache | None = None,
 ) -> RequestOutcome:
     """Work one request from start to end, in isolation from every other request.
 
@@ -217,6 +235,7 @@ def sync_request(
         settings: the sync settings.
         dry_run: validate and plan, write nothing anywhere.
         on_write: called before every LogiSense write (tests inject crashes with it).
+        cache: reference data shared with the other requests of the unit.
 
     Returns:
         The outcome (``completed``, ``failed``, ``skipped``, ``would_sync``, ``would_fail``).
@@ -244,7 +263,7 @@ def sync_request(
             from logisense_sync.pipelines.opportunity.writeback import update_rows
 
             update_rows(sf, "Opportunity", finish_opp)
-        refs = LogiSenseReferences.read(ls)
+        refs, catalogue = (cache or UnitCache()).get(ls)
         deal, existing = read_deal(sf, ls, req, refs)
         if req.type == RequestType.ACCOUNT and not deal.account_id:
             problems = ["The request names no account."]
@@ -258,7 +277,7 @@ def sync_request(
         if deal.opportunity is not None and deal.opportunity.type:
             process = settings.processes.get(deal.opportunity.type)
         if not problems:
-            plan, problems = plan_deal(deal, refs, CatalogueLookup(ls), process)
+            plan, problems = plan_deal(deal, refs, catalogue, process)
         if problems:
             message = _failure_message(problems)
             if dry_run:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from logisense_sync.clients.salesforce import SalesforceClient
+from logisense_sync.clients.salesforce import SalesforceApiError, SalesforceClient
 from logisense_sync.clients.soql import format_soql
 from logisense_sync.errors import RetriableError
 from logisense_sync.pipelines.opportunity.settings import OpportunitySyncSettings
@@ -132,14 +132,33 @@ def read_requests(sf: SalesforceClient, request_ids: Sequence[str]) -> dict[str,
     found: dict[str, QueuedRequest] = {}
     ids = list(dict.fromkeys(request_ids))
     for start in range(0, len(ids), 200):
-        soql = format_soql(
-            "SELECT " + REQUEST_FIELDS + " FROM LogiSense_Request__c WHERE Id IN {ids}",
-            ids=ids[start : start + 200],
-        )
-        for record in sf.query(soql):
+        chunk = ids[start : start + 200]
+        try:
+            records = list(sf.query(_by_ids(chunk)))
+        except SalesforceApiError as exc:
+            if exc.error_code not in BAD_ID_CODES:
+                raise
+            # one malformed id spoils the whole IN list: ask one by one and leave the bad ones out
+            records = []
+            for rid in chunk:
+                try:
+                    records += list(sf.query(_by_ids([rid])))
+                except SalesforceApiError as inner:
+                    if inner.error_code not in BAD_ID_CODES:
+                        raise
+                    logger.warning("%s is not a valid LogiSense_Request__c id: %s", rid, inner)
+        for record in records:
             req = request_from_record(record)
             found[req.id] = req
     return found
+
+
+#: Salesforce error codes for an id that is not an id of the object.
+BAD_ID_CODES = frozenset({"INVALID_QUERY_FILTER_OPERATOR", "MALFORMED_ID", "INVALID_ID_FIELD"})
+
+
+def _by_ids(ids: list[str]) -> str:
+    return format_soql("SELECT " + REQUEST_FIELDS + " FROM LogiSense_Request__c WHERE Id IN {ids}", ids=ids)
 
 
 def is_claimable(req: QueuedRequest, run_id: str, now: dt.datetime, lease_seconds: int) -> bool:

@@ -333,6 +333,7 @@ class Provisioner:
         find: Callable[[], list[dict[str, Any]]],
         *,
         known: dict[str, Any] | None = None,
+        absent: bool = False,
     ) -> dict[str, Any]:
         """Create ``body`` unless ``find`` returns it already; update the properties that differ.
 
@@ -341,11 +342,12 @@ class Provisioner:
             body: the wanted object (children excluded).
             find: returns the objects that are "this one" (by marker or natural key).
             known: the existing object if the caller already looked it up.
+            absent: the caller just searched and found none (skip the first lookup).
 
         Returns:
             The LogiSense object as it stands.
         """
-        matches = [known] if known is not None else find()
+        matches = [known] if known is not None else ([] if absent else find())
         if matches:
             current = min(matches, key=lambda o: int(o["identity"]))
             diff = _changes(current, body)
@@ -410,7 +412,9 @@ class Provisioner:
             existing = self.existing_accounts.get(acc_id)
             if existing is not None and existing.get("currencyId") is not None:
                 body.pop("currencyId")  # immutable once set; validation made sure it is unchanged
-            obj = self.ensure("Account", body, self._by_marker("Account", acc_id), known=existing)
+            obj = self.ensure(
+                "Account", body, self._by_marker("Account", acc_id), known=existing, absent=existing is None
+            )
             self.result.accounts[acc_id] = int(obj["identity"])
             self.existing_accounts[acc_id] = obj
         for acc_id in order:
@@ -500,32 +504,26 @@ class Provisioner:
         }
         wanted = self._points(contact)
         if current is None:
+            # contacts() searched every marker of the request just before: this one does not exist yet
             find = self._by_marker("Contact", contact.id)
-            found = find()
-            if not found:
-                self._write("POST", "Contact")
-                created = self.ls.create(
-                    "Contact",
-                    {
-                        **body,
-                        "contactPoint": [{"contactPointTypeId": t, "value": v} for t, v in wanted.items()],
-                    },
-                )
-                self.result.actions["Contact created"] += 1
-                again = find()
-                winner = min(again, key=lambda o: int(o["identity"])) if again else created
-                if int(winner["identity"]) == int(created["identity"]):
-                    self.result.contacts[contact.id] = int(created["identity"])
-                    return
-                self._write("DELETE", "Contact")
-                self.ls.delete("Contact", created["identity"])
-                self.result.actions["Contact deduplicated"] += 1
-                found = [winner]
-            current = min(found, key=lambda o: int(o["identity"]))
+            self._write("POST", "Contact")
+            created = self.ls.create(
+                "Contact",
+                {**body, "contactPoint": [{"contactPointTypeId": t, "value": v} for t, v in wanted.items()]},
+            )
+            self.result.actions["Contact created"] += 1
+            again = find()
+            winner = min(again, key=_identity) if again else created
+            if _identity(winner) == _identity(created):
+                self.result.contacts[contact.id] = _identity(created)
+                return
+            # a concurrent run created it first: keep theirs, remove ours, then bring theirs up to date
+            self._write("DELETE", "Contact")
+            self.ls.delete("Contact", created["identity"])
+            self.result.actions["Contact deduplicated"] += 1
+            current = winner
             points = {
-                int(current["identity"]): list(
-                    self.ls.search("Contact/Point", {"contactId": int(current["identity"])})
-                )
+                _identity(winner): list(self.ls.search("Contact/Point", {"contactId": _identity(winner)}))
             }
         identity = int(current["identity"])
         diff = _changes(current, body)
@@ -600,12 +598,36 @@ class Provisioner:
                 "packageServiceId": service.package_service_id,
                 "packageFrequencyId": line.package_frequency_id,
             }
-            obj = self.ensure(
-                "Package/Service/PricePlan",
-                body,
-                self._by_marker("Package/Service/PricePlan", line.line.id, **natural),
-            )
-            self._price_children(int(obj["identity"]), service)
+            find = self._by_marker("Package/Service/PricePlan", line.line.id, **natural)
+            found = find()
+            if found:
+                obj = self.ensure("Package/Service/PricePlan", body, find, known=min(found, key=_identity))
+                self._price_children(int(obj["identity"]), service)
+                continue
+            children = {
+                "recurring": [
+                    {
+                        "serviceStatusTypeId": status,
+                        "startQuantity": _json_number(start),
+                        "amount": _json_number(a),
+                    }
+                    for (status, start), a in service.recurring.items()
+                ],
+                "oneTime": [
+                    {"serviceStatusTransitionId": t, "amount": _json_number(a)}
+                    for t, a in service.one_time.items()
+                ],
+            }
+            self._write("POST", "Package/Service/PricePlan")
+            created = self.ls.create("Package/Service/PricePlan", {**body, **children})
+            self.result.actions["Package/Service/PricePlan created"] += 1
+            again = find()
+            winner = min(again, key=_identity) if again else created
+            if _identity(winner) != _identity(created):
+                self._write("DELETE", "Package/Service/PricePlan")
+                self.ls.delete("Package/Service/PricePlan", created["identity"])
+                self.result.actions["Package/Service/PricePlan deduplicated"] += 1
+                self._price_children(_identity(winner), service)
 
     def _price_children(self, row_id: int, service: ServicePlan) -> None:
         children: dict[str, list[dict[str, Any]]] = {"recurring": [], "oneTime": []}
@@ -698,6 +720,9 @@ class Provisioner:
             )
             package_id = int(package["identity"])
             self.result.account_packages[line.line.id] = package_id
+            existing_services: dict[int, list[dict[str, Any]]] = {}
+            for row in self.ls.search("Account/Service", {"accountPackageId": package_id}):
+                existing_services.setdefault(int(row["serviceId"]), []).append(row)
             for service in line.services:
                 service_body: dict[str, Any] = {
                     "accountPackageId": package_id,
@@ -715,7 +740,9 @@ class Provisioner:
                         )
                     )
 
-                self.ensure("Account/Service", service_body, find)
+                have = existing_services.get(service.service_id)
+                known = min(have, key=lambda o: int(o["identity"])) if have else None
+                self.ensure("Account/Service", service_body, find, known=known)
 
     def run(self, plan: DealPlan) -> ProvisionResult:
         """Write the whole plan, parents first.
@@ -737,6 +764,10 @@ class Provisioner:
                 for line in plan.lines:
                     self.price_rows(line, price_plan_id, None)
         return self.result
+
+
+def _identity(obj: Mapping[str, Any]) -> int:
+    return int(obj["identity"])
 
 
 def _date(value: dt.date | None) -> str | None:
