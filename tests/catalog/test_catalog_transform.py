@@ -231,3 +231,31 @@ def test_the_existing_standard_book_is_tagged_once() -> None:
         {"op": "tag", KEY: "pb:1", "Id": "01s000000000001AAA"}
     ]
     assert diff_standard_book(desired, tagged).empty
+
+
+def test_frames_typed_as_the_extract_types_them_give_the_same_records_and_findings() -> None:
+    from logisense_sync.extract.catalog import _typed
+
+    typed = {route: _typed(frame.copy()) for route, frame in small_catalog().items()}
+
+    result = transform_catalog(typed, CatalogConfig(as_of=AS_OF, currencies=CURRENCIES))
+    plain = _transform()
+
+    assert not result.findings.isna().any().any()
+    assert sorted(result.findings["rule"]) == sorted(plain.findings["rule"])
+    for obj, frame in plain.frames.items():
+        assert _by_key(result.frames[obj]).keys() == _by_key(frame).keys()
+    assert _by_key(result.frames["PricebookEntry"])["pbe:2:20:EUR"]["UnitPrice"] == 48.00
+
+
+def test_a_price_without_an_amount_skips_its_entry_instead_of_pricing_it_at_zero() -> None:
+    frames = small_catalog()
+    recurring = frames["Package/Service/PricePlan/Recurring"]
+    recurring["amount"] = recurring["amount"].astype(object)
+    recurring.loc[recurring["packageServicePricePlanId"] == 53, "amount"] = None
+
+    result = transform_catalog(frames, CatalogConfig(as_of=AS_OF, currencies=CURRENCIES))
+
+    assert "no amount" in result.findings.set_index("key").loc["pbe:2:20:EUR", "rule"]
+    assert "pbe:2:20:EUR" not in set(result.frames["PricebookEntry"][KEY])
+    assert not result.frames["Product_Service__c"][KEY].str.startswith("psl:2:20:EUR:").any()

@@ -387,16 +387,7 @@ CATALOGUE: list[Any] = [
     ("a missing price for a currency", _missing_price),
     ("a currency Salesforce does not have", _currency_unknown_to_salesforce),
     ("a package name longer than Salesforce allows", _very_long_unicode_name),
-    pytest.param(
-        "a package frequency without services",
-        _frequency_without_services,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG (catalogue transform/report): the product's entry is reported with rule NaN, so the "
-            "report task fails (ValueError: Out of range float values are not JSON compliant) and the run has "
-            "no report",
-        ),
-    ),
+    ("a package frequency without services", _frequency_without_services),
 ]
 
 
@@ -455,11 +446,6 @@ def test_a_bad_catalogue_record_is_skipped_with_its_rule_and_the_rest_lands_as_i
     assert diff(normalise_salesforce(clean_snap), _catalogue_state(sf, skipped)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (catalogue transform): a NaN/missing charge amount is summed as 0 into UnitPrice and its "
-    "Product_Service__c line gets a null Amount__c, with no finding; it should be skipped and reported",
-)
 @pytest.mark.parametrize("bad", [float("nan"), None], ids=["NaN", "missing"])
 def test_a_nan_or_missing_charge_amount_skips_its_entry_with_a_finding_instead_of_pricing_it_at_zero(
     bad: float | None,

@@ -133,9 +133,11 @@ def _findings(obj: str, keys: pd.Series, records: pd.Series, rule: pd.Series | s
     return pd.DataFrame(
         {
             "object": obj,
-            "key": keys.astype(str).to_numpy(),
-            "record": records.astype(str).to_numpy(),
-            "rule": rule.astype(str).to_numpy() if isinstance(rule, pd.Series) else rule,
+            "key": keys.astype(object).fillna("?").astype(str).to_numpy(),
+            "record": records.astype(object).fillna("?").astype(str).to_numpy(),
+            "rule": rule.astype(object).fillna("invalid record").astype(str).to_numpy()
+            if isinstance(rule, pd.Series)
+            else rule,
         }
     )
 
@@ -231,7 +233,7 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
     )
     services["serviceId"] = _ids(services["serviceId"])
     pservices = pservices.merge(services, on="serviceId", how="left")
-    pservices["qty"] = pd.to_numeric(pservices["defaultInstances"], errors="coerce").fillna(1.0)
+    pservices["qty"] = pd.to_numeric(pservices["defaultInstances"], errors="coerce").astype(float).fillna(1.0)
 
     # validation: frequency with no services, duplicate SKU
     bad_prod = pd.Series("", index=prod.index, dtype=object)
@@ -387,6 +389,7 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
     for c in entry_cols:
         price[c] = _ids(price[c])
     conn = conn.merge(price[[*entry_cols, "UnitPrice"]], on=entry_cols, how="left")
+    conn["UnitPrice"] = pd.to_numeric(conn["UnitPrice"], errors="coerce").astype(float)
 
     # validation of connectors
     bad = pd.Series("", index=conn.index, dtype=object)
@@ -414,7 +417,27 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
             index=miss_text.index,
         )
         bad = bad.mask(bad.index.isin(miss_text.index) & (bad == ""), miss_rule.reindex(bad.index))
-    bad = bad.mask((conn["UnitPrice"] < 0) & (bad == ""), "negative price " + conn["UnitPrice"].astype(str))
+    # a price row without an amount must not be priced as 0: the entry is skipped
+    blank = pd.concat(
+        [
+            rec.loc[rec["amount"].isna(), [*entry_cols, "serviceName"]],
+            one.loc[one["amount"].isna(), [*entry_cols, "serviceName"]],
+        ]
+    )
+    if len(blank):
+        blank_text = (
+            blank.groupby(entry_cols)["serviceName"]
+            .agg(lambda s: ", ".join(sorted({str(v) for v in s})))
+            .rename("blankText")
+            .reset_index()
+        )
+        for c in entry_cols:
+            blank_text[c] = _ids(blank_text[c])
+        text = conn[entry_cols].merge(blank_text, on=entry_cols, how="left")["blankText"]
+        has_blank = text.notna().to_numpy()
+        bad = bad.mask(has_blank & (bad == ""), "a price has no amount for service(s) " + text.astype(str))
+    negative = (conn["UnitPrice"] < 0).fillna(False).astype(bool)
+    bad = bad.mask(negative & (bad == ""), "negative price " + conn["UnitPrice"].astype(str))
     bad = bad.mask(
         conn["productKey"].isin(set(prod.loc[prod_bad_mask, KEY])) & (bad == ""), "its product was skipped"
     )
@@ -537,14 +560,14 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
     lines["Product__r.LogiSense_Id__c"] = lines["productKey"]
     lines["Pricebook__r.LogiSense_Id__c"] = lines["Pricebook2.LogiSense_Id__c"]
     lines["CurrencyIsoCode"] = lines["cur"]
-    neg = lines["amount"] < 0
+    neg = (lines["amount"] < 0) | lines["amount"].isna()
     neg_usage = neg & (lines["Charge_Type__c"] == "Usage")
     findings.append(
         _findings(
             "Product_Service__c",
             lines.loc[neg_usage, KEY],
             lines.loc[neg_usage, "Service_Name__c"],
-            "negative usage rate",
+            "usage rate negative or without an amount",
         )
     )
     good_lines = lines.loc[~neg_usage]
