@@ -85,3 +85,13 @@ def test_full_refresh_widens_a_narrowed_run_to_the_whole_catalogue(
     options: SyncOptions, narrowed: frozenset[int] | None
 ) -> None:
     assert options.narrowed == narrowed
+
+
+def test_the_dict_form_is_strict_json_even_with_nan_values() -> None:
+    report = _report()
+    report.add_failed([{"object": "Product2", "op": "create", "key": "pf:1", "error_code": float("nan"),
+                        "message": float("inf")}])  # fmt: skip
+
+    text = json.dumps(report.to_dict(), allow_nan=False)
+
+    assert '"error_code": null' in text

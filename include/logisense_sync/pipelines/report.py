@@ -9,6 +9,7 @@ lists of records are capped (``sample_limit``) with their totals kept.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,19 @@ from typing import Any
 from logisense_sync.errors import FatalError
 
 log = logging.getLogger(__name__)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN/inf floats as None and numpy scalars as Python ones (XCom needs strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class RecordsFailed(FatalError):
@@ -110,26 +124,28 @@ class SyncReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A small JSON-safe dict (capped lists), e.g. the run's XCom result."""
-        return {
-            "name": self.name,
-            "run_id": self.run_id,
-            "ok": self.ok,
-            "dry_run": self.dry_run,
-            "options": self.options,
-            "planned": {k: dict(v) for k, v in self.planned.items()},
-            "unchanged": dict(self.unchanged),
-            "done": {k: dict(v) for k, v in self.done.items()},
-            "drift": dict(self.drift),
-            "skipped_total": self.skipped_total,
-            "skipped": self.skipped[: self.sample_limit],
-            "failed_total": self.failed_total,
-            "failed": self.failed[: self.sample_limit],
-            "not_processed": dict(self.not_processed),
-            "api_calls": dict(self.api_calls),
-            "stopped": self.stopped,
-            "samples": self.samples,
-            "notes": list(self.notes),
-        }
+        return json_safe(
+            {
+                "name": self.name,
+                "run_id": self.run_id,
+                "ok": self.ok,
+                "dry_run": self.dry_run,
+                "options": self.options,
+                "planned": {k: dict(v) for k, v in self.planned.items()},
+                "unchanged": dict(self.unchanged),
+                "done": {k: dict(v) for k, v in self.done.items()},
+                "drift": dict(self.drift),
+                "skipped_total": self.skipped_total,
+                "skipped": self.skipped[: self.sample_limit],
+                "failed_total": self.failed_total,
+                "failed": self.failed[: self.sample_limit],
+                "not_processed": dict(self.not_processed),
+                "api_calls": dict(self.api_calls),
+                "stopped": self.stopped,
+                "samples": self.samples,
+                "notes": list(self.notes),
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyncReport:
