@@ -124,7 +124,7 @@ class SyncReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A small JSON-safe dict (capped lists), e.g. the run's XCom result."""
-        return json_safe(
+        data: dict[str, Any] = json_safe(
             {
                 "name": self.name,
                 "run_id": self.run_id,
@@ -146,6 +146,7 @@ class SyncReport:
                 "notes": list(self.notes),
             }
         )
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyncReport:
