@@ -87,21 +87,76 @@ def normalise_salesforce(snapshot: dict[str, Any]) -> list[list[str]]:
     return _relabel(tables, "Id", lambda key, value: _is_sf_id(value, ids))
 
 
+# LogiSense foreign keys → the route they point at (objects the opportunity sync creates, and their parents).
+LS_REFERENCES = {
+    "accountId": "Account",
+    "parentAccountId": "Account",
+    "invoicerAccountId": "Account",
+    "usageInvoicerAccountId": "Account",
+    "taxAccountId": "Account",
+    "topAccountId": "Account",
+    "contactId": "Contact",
+    "accountProductCodeId": "Account/ProductCode",
+    "accountPackageId": "Account/Package",
+    "accountPricePlanId": "Account/PricePlan",
+    "packageServicePricePlanId": "Package/Service/PricePlan",
+}
+
+
+def normalise_pair(sf_snapshot: dict[str, Any], ls_snapshot: dict[str, Any]) -> list[list[str]]:
+    """Both sandboxes' snapshots as one comparable value.
+
+    LogiSense identities of the objects the sync creates are replaced by content-derived labels (so a
+    duplicate created and removed again, which leaves a gap in the identities, compares equal), and the
+    Salesforce fields holding those identities get the same labels; Salesforce ids are relabelled too.
+    """
+    ls_tables: dict[str, list[dict[str, Any]]] = {k: [dict(r) for r in v] for k, v in ls_snapshot.items()}
+    relabelled = set(LS_REFERENCES.values()) | {"Contact/Point", "Account/Parent", "Account/Service"}
+    relabelled |= {"Package/Service/PricePlan/Recurring", "Package/Service/PricePlan/OneTime"}
+    labels: dict[tuple[str, int], str] = {}
+
+    def render(route: str, record: dict[str, Any]) -> str:
+        out = {}
+        for key, value in record.items():
+            if key in VOLATILE_FIELDS or (key == "identity" and route in relabelled):
+                continue
+            target = LS_REFERENCES.get(key)
+            if target and isinstance(value, int):
+                value = labels.get((target, value), f"@{target}?")
+            out[key] = value
+        return json.dumps(out, sort_keys=True, default=str)
+
+    rendered: dict[str, list[str]] = {}
+    for _ in range(3):
+        new: dict[tuple[str, int], str] = {}
+        for route, rows in ls_tables.items():
+            keyed = sorted(((render(route, r), r["identity"]) for r in rows), key=lambda t: t[0])
+            if route in relabelled:
+                for rank, (_t, ident) in enumerate(keyed):
+                    new[(route, ident)] = f"@{route}#{rank}"
+            rendered[route] = [t for t, _ in keyed]
+        labels = new
+    sf = {"records": {k: [dict(r) for r in v] for k, v in sf_snapshot["records"].items()}}
+    text_targets = {
+        "LogiSense_Account_Id__c": "Account",
+        "LogiSense_Contact_Id__c": "Contact",
+        "LogiSense_Price_Plan_Id__c": "Account/PricePlan",
+    }
+    for records in sf["records"].values():
+        for record in records:
+            for field_name, target in text_targets.items():
+                value = record.get(field_name)
+                if value and str(value).isdigit():
+                    record[field_name] = labels.get((target, int(value)), f"@{target}?{value}")
+    return [["LS " + route, *rows] for route, rows in sorted(rendered.items())] + normalise_salesforce(sf)
+
+
 def normalise_logisense(snapshot: dict[str, Any]) -> list[list[str]]:
-    """A LogiSense sandbox snapshot with identities replaced by labels (system data kept as is)."""
-
-    def is_ref(key: str, value: Any) -> bool:
-        return (
-            (key == "identity" or key.endswith("Id"))
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-        )
-
-    # Identities are per resource, so labels are keyed by (route, identity) only for the record itself;
-    # foreign keys are compared by the raw value, which is stable because LogiSense identities of the
-    # same creation order are equal. The sandbox allocates an identity only for a committed row.
-    return [[route, *sorted(json.dumps(_drop(r), sort_keys=True, default=str) for r in rows)] for route, rows in
-            sorted(snapshot.items())]  # fmt: skip
+    """A LogiSense sandbox snapshot with audit timestamps dropped (identities kept)."""
+    return [
+        [route, *sorted(json.dumps(_drop(r), sort_keys=True, default=str) for r in rows)]
+        for route, rows in sorted(snapshot.items())
+    ]
 
 
 def _drop(record: dict[str, Any]) -> dict[str, Any]:
