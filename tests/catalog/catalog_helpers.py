@@ -29,6 +29,11 @@ class LogiSenseApi:
         items: list[dict[str, Any]] = response.json()["items"]
         return items
 
+    def delete(self, route: str, identity: int) -> None:
+        """DELETE one object."""
+        response = self.session.delete(self._api(f"{route}/{identity}"), timeout=60)
+        assert response.status_code == 200, response.text
+
     def patch(self, route: str, identity: int, body: dict[str, Any]) -> None:
         """PATCH one object."""
         response = self.session.patch(self._api(f"{route}/{identity}"), json=body, timeout=60)

@@ -248,3 +248,41 @@ def test_request_limit_stops_the_load_cleanly_with_done_and_remaining(
     assert run.report["not_processed"]["Product2"] > 0
     assert run.report["not_processed"]["PricebookEntry"] > 0
     assert salesforce_api.query("SELECT Id FROM PricebookEntry WHERE LogiSense_Id__c != null") == []
+
+
+def test_vanished_service_lines_are_deleted_unless_an_opportunity_references_them(
+    run_sync: Callable[..., Run], logisense_api: LogiSenseApi, salesforce_api: SalesforceApi
+) -> None:
+    sf = salesforce_api.sf
+    manual = sf.Product2.create({"Name": "Hand-made product", "IsActive": True})["id"]
+    assert run_sync().state == "success"
+    suspended = [
+        r for r in logisense_api.all("Package/Service/PricePlan/Recurring") if r["serviceStatusTypeId"] == 2
+    ]
+    kept_row, gone_row = suspended[0], suspended[1]
+    lines = {
+        r["LogiSense_Id__c"]: r["Id"]
+        for r in salesforce_api.query(LINE_SOQL.replace("SELECT ", "SELECT Id, "))
+    }
+    before = set(lines)
+    for row in (kept_row, gone_row):
+        logisense_api.delete("Package/Service/PricePlan/Recurring", row["identity"])
+    after_want = set(expected_catalog(logisense_api, _now())["lines"])
+    vanished = sorted(before - after_want)
+    assert len(vanished) == 2
+    opportunity = sf.Opportunity.create(
+        {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+    )["id"]
+    sf.Opportunity_Product_Service__c.create(
+        {"Opportunity__c": opportunity, "Product_Service__c": lines[vanished[0]], "Quantity__c": 1}
+    )
+
+    run = run_sync()
+
+    assert run.state == "success", run.tasks
+    remaining = set(_lines(salesforce_api))
+    assert remaining == after_want | {vanished[0]}
+    assert run.report["planned"]["Product_Service__c"] == {"delete": 1}
+    assert any("kept" in note for note in run.report["notes"])
+    hand_made = salesforce_api.query(format_soql("SELECT Name, IsActive FROM Product2 WHERE Id = {}", manual))
+    assert hand_made == [{"Name": "Hand-made product", "IsActive": True}]
