@@ -52,7 +52,7 @@ def _equal(a: pd.Series, b: pd.Series) -> pd.Series:
 def record_hash(frame: pd.DataFrame, obj: str) -> pd.Series:
     """A 64-bit hash of the normalised managed fields per record (for drift detection across runs)."""
     norm = normalise(frame, FIELDS[obj])
-    return pd.util.hash_pandas_object(norm.astype(str), index=False).astype("uint64")
+    return pd.util.hash_pandas_object(norm, index=False, categorize=False).astype("uint64")
 
 
 def diff_records(
