@@ -175,7 +175,9 @@ def report(context: dict[str, Any]) -> dict[str, Any]:
             ti.xcom_push(key="return_value", value=payload)
         msg = f"catalogue sync failed: {result.failed_total} record(s) failed; {result.stopped or ''}"
         raise AirflowFailException(msg)
+    # a successful run keeps only its small JSON summaries; a failed one keeps every file for inspection
     shutil.rmtree(folder / "extract", ignore_errors=True)
+    shutil.rmtree(folder / "load", ignore_errors=True)
     for path in (folder / "plan").glob("*.parquet"):
         path.unlink()
     return payload
