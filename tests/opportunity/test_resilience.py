@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -165,3 +166,29 @@ def test_transient_errors_put_the_request_back_until_the_attempts_run_out(
     assert req["Status__c"] == status
     assert message in req["Message__c"]
     assert world.get("Opportunity", opp)["LogiSense_Sync_Status__c"] == status
+
+
+def test_a_request_left_processing_by_a_dead_run_is_taken_over_once_its_lease_expires(world: World) -> None:
+    opp, _ = world.opportunity(world.account("Hooli"))
+    request = world.request(opportunity=opp)
+    sf = SalesforceClient(world.sf)
+    held, _ = opportunity_sync.claim(sf, "run_that_dies", [request], SETTINGS)
+    assert [r.id for r in held] == [request]
+
+    fresh, _ = opportunity_sync.claim(sf, "sweep_1", [], SETTINGS)
+    assert fresh == []  # the lease (15 minutes by default) still holds
+    expired = OpportunitySyncSettings.from_env(
+        {"LOGISENSE_OPPORTUNITY_LEASE_SECONDS": "0", "LOGISENSE_OPPORTUNITY_CLAIM_SETTLE_SECONDS": "0.1"}
+    )
+    time.sleep(1.1)  # SOQL datetimes have whole seconds: let the claim's LastModifiedDate fall behind "now"
+    taken, _ = opportunity_sync.claim(sf, "sweep_2", [], expired)
+
+    assert [r.id for r in taken] == [request]
+    req = world.get("LogiSense_Request__c", request)
+    assert (req["Status__c"], req["Airflow_Run_Id__c"], req["Attempts__c"]) == ("Processing", "sweep_2", 2)
+    from logisense_sync.clients.logisense import LogiSenseClient
+
+    with LogiSenseClient(world.ls.base_url, "admin", "sandbox", "sandbox") as ls:
+        late = opportunity_sync.sync_request(sf, ls, request, "run_that_dies", SETTINGS)
+        assert late.outcome == "skipped"  # the dead run, had it come back, keeps its hands off
+        assert opportunity_sync.sync_request(sf, ls, request, "sweep_2", expired).outcome == "completed"
