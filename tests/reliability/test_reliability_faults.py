@@ -243,7 +243,15 @@ def _truthful(w: World, request_id: str, *, salesforce_was_unavailable: bool = F
     return status
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS.values()), ids=list(SCENARIOS))
+# The random-fault scenarios of the opportunity sync take 15-30 s each (client backoff plus Airflow retries).
+SLOW = {"10% random 503s on every API", "10% dropped connections on every API"}
+OPPORTUNITY_SCENARIOS = [
+    pytest.param(s, id=name, marks=[pytest.mark.slow] if name in SLOW else [])
+    for name, s in SCENARIOS.items()
+]
+
+
+@pytest.mark.parametrize("scenario", OPPORTUNITY_SCENARIOS)
 def test_the_opportunity_sync_under_faults_ends_exactly_like_the_fault_free_run(
     sandboxes: tuple[Any, Any], run_opportunity: Callable[..., DagResult], scenario: Scenario,
     request: pytest.FixtureRequest,
@@ -278,6 +286,7 @@ def test_the_opportunity_sync_under_faults_ends_exactly_like_the_fault_free_run(
     assert found == [], json.dumps(found, indent=1)
 
 
+@pytest.mark.slow  # about 45 s: the limited run's units wait for their Airflow retries
 def test_a_request_limit_part_way_leaves_requests_to_retry_and_a_rerun_completes_them(
     sandboxes: tuple[Any, Any], run_opportunity: Callable[..., DagResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
