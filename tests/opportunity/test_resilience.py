@@ -192,3 +192,33 @@ def test_a_request_left_processing_by_a_dead_run_is_taken_over_once_its_lease_ex
         late = opportunity_sync.sync_request(sf, ls, request, "run_that_dies", SETTINGS)
         assert late.outcome == "skipped"  # the dead run, had it come back, keeps its hands off
         assert opportunity_sync.sync_request(sf, ls, request, "sweep_2", expired).outcome == "completed"
+
+
+def test_one_bad_deal_in_a_batch_never_blocks_the_others(world: World, run_dag: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("LOGISENSE_OPPORTUNITY_MAX_UNITS", "1")  # all four requests in one unit
+    deals = {}
+    for name, price in (("First", 90), ("Mispriced", 91), ("Buggy", 90), ("Last", 90)):
+        opp, _ = world.opportunity(world.account(name), name=name, lines=[(1, price)])
+        deals[name] = world.request(opportunity=opp)
+    real_read_deal = opportunity_sync.read_deal
+
+    def read_deal(sf: Any, ls: Any, request: Any, refs: Any) -> Any:
+        if request.id == deals["Buggy"]:
+            raise KeyError("injected bug")
+        return real_read_deal(sf, ls, request, refs)
+
+    monkeypatch.setattr(opportunity_sync, "read_deal", read_deal)
+
+    dag_run = run_dag(list(deals.values()))
+
+    assert unit_states(dag_run)["sync_request"] == ["failed"]
+    status = {name: world.get("LogiSense_Request__c", rid) for name, rid in deals.items()}
+    assert {name: r["Status__c"] for name, r in status.items()} == {
+        "First": "Completed",
+        "Mispriced": "Failed",
+        "Buggy": "Failed",
+        "Last": "Completed",
+    }
+    assert "add up to 90.00" in status["Mispriced"]["Message__c"]
+    assert "unexpected error (KeyError: 'injected bug')" in status["Buggy"]["Message__c"]
+    assert sorted(a["name"] for a in world.ls_objects("Account")) == ["First", "Last"]

@@ -192,7 +192,26 @@ def sync_unit(
         except RetriableError as exc:
             logger.warning("%s: transient error, back to Waiting: %s", request_id, exc)
             result.transient.append(f"{request_id}: {exc}")
+        except Exception as exc:  # isolation: a bug on one deal must not stop the others in the unit
+            logger.exception("%s: unexpected error", request_id)
+            result.outcomes.append(_crashed(sf, request_id, run_id, exc, dry_run=dry_run))
     return result
+
+
+def _crashed(
+    sf: SalesforceClient, request_id: str, run_id: str, exc: Exception, *, dry_run: bool
+) -> RequestOutcome:
+    """Record an unexpected error on the request (best effort) and report it as a failure."""
+    message = (
+        f"The sync stopped on an unexpected error ({type(exc).__name__}: {exc}). Nothing more was changed for "
+        f"this request; ask an administrator to look at Airflow run {run_id}, then press the button again."
+    )
+    if not dry_run:
+        try:
+            finish_request(sf, request_id, run_id, RequestStatus.FAILED, message)
+        except SyncError as inner:
+            logger.warning("%s: could not record the failure (%s); the lease will expire", request_id, inner)
+    return RequestOutcome(request_id, request_id, Outcome.FAILED, message, [repr(exc)])
 
 
 def _failure_message(problems: Sequence[str]) -> str:
