@@ -16,12 +16,13 @@ Tasks:
   `Processing` requests whose run died are taken over once their lease expires.
 - `sync_request` (mapped; one unit per request, labelled with the opportunity or account; a sweep of more
   than `LOGISENSE_OPPORTUNITY_MAX_UNITS` (32) requests is split into that many batches, each labelled with
-  its first and last opportunity, and worked request by request in isolation): validates the whole deal (every problem goes into `Message__c`, nothing is written to LogiSense if there is any), then
-  provisions ancestors first (accounts, parent links, invoicers, tax account, contacts, then account packages
-  or an account price plan per Opportunity Type), every LogiSense object marked with `extensions.sfdcid` and
-  looked up before any create; then writes ids and the outcome back to Salesforce. A unit whose request
-  failed is red.
-- `report`: always runs; counts the outcomes.
+  its first and last opportunity and worked request by request in isolation): validates the whole deal
+  (every problem goes into `Message__c`, nothing is written to LogiSense if there is any), then provisions
+  ancestors first (accounts, parent links, invoicers, tax account, contacts, then account packages or an
+  account price plan per Opportunity Type), every LogiSense object marked with `extensions.sfdcid` and
+  looked up before any create; then writes ids and the outcome back to Salesforce. A unit with a failed
+  request is red.
+- `report`: always runs; counts the outcomes; fails the run when a unit failed.
 
 Transient errors (LogiSense 429/5xx, Salesforce lock or limit errors) put the request back to `Waiting`; the
 unit is retried by Airflow, then by later sweeps, up to `LOGISENSE_OPPORTUNITY_MAX_ATTEMPTS` attempts.
