@@ -194,7 +194,9 @@ def test_a_request_left_processing_by_a_dead_run_is_taken_over_once_its_lease_ex
         assert opportunity_sync.sync_request(sf, ls, request, "sweep_2", expired).outcome == "completed"
 
 
-def test_one_bad_deal_in_a_batch_never_blocks_the_others(world: World, run_dag: Any, monkeypatch: Any) -> None:
+def test_one_bad_deal_in_a_batch_never_blocks_the_others(
+    world: World, run_dag: Any, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("LOGISENSE_OPPORTUNITY_MAX_UNITS", "1")  # all four requests in one unit
     deals = {}
     for name, price in (("First", 90), ("Mispriced", 91), ("Buggy", 90), ("Last", 90)):
