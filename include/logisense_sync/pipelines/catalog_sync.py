@@ -37,6 +37,7 @@ from logisense_sync.transforms.catalog import (
     FIELDS,
     KEY,
     OBJECTS,
+    SOURCE_COLUMNS,
     CatalogConfig,
     transform_catalog,
 )
@@ -115,6 +116,28 @@ def extract_catalog(client: Any, run_dir: Path, options: SyncOptions) -> dict[st
 def catalog_routes(catalog: CatalogFrames) -> dict[str, pd.DataFrame]:
     """The catalogue frames keyed by LogiSense route, as :func:`transform_catalog` takes them."""
     return {spec.route: getattr(catalog, spec.attr) for spec in CATALOG_RESOURCES}
+
+
+def read_extracted(directory: Path) -> dict[str, pd.DataFrame]:
+    """The extracted frames keyed by route, with only the columns the transform reads (less memory).
+
+    Args:
+        directory: where :meth:`CatalogFrames.to_parquet` wrote.
+
+    Returns:
+        Route → frame (routes the transform does not read are left out).
+    """
+    import pyarrow.parquet as pq
+
+    frames: dict[str, pd.DataFrame] = {}
+    for spec in CATALOG_RESOURCES:
+        wanted = SOURCE_COLUMNS.get(spec.route)
+        if wanted is None:
+            continue
+        path = directory / f"{spec.attr}.parquet"
+        present = set(pq.read_schema(path).names)
+        frames[spec.route] = pd.read_parquet(path, columns=[c for c in wanted if c in present])
+    return frames
 
 
 # ---------------------------------------------------------------------------------------------- read SF
@@ -204,11 +227,11 @@ def plan_catalog(
     """
     started = time.monotonic()
     calls = sf.usage.calls
-    catalog = CatalogFrames.read_parquet(run_dir / "extract")
     currencies = salesforce_currencies(sf)
     books = options.narrowed
     records = transform_catalog(
-        catalog_routes(catalog), CatalogConfig(as_of=as_of, currencies=currencies, price_book_ids=books)
+        read_extracted(run_dir / "extract"),
+        CatalogConfig(as_of=as_of, currencies=currencies, price_book_ids=books),
     )
     desired = records.frames
     std_key = f"pb:{records.standard_book_id}" if records.standard_book_id is not None else None

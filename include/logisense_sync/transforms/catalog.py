@@ -66,6 +66,31 @@ FINDING_COLUMNS = ["object", "key", "record", "rule"]
 
 ACTIVE_STATUS = "Active"
 
+#: The LogiSense columns the transform reads, per route (callers may load only these).
+SOURCE_COLUMNS: dict[str, list[str]] = {
+    "PriceBook": ["identity", "name", "description", "isStandard", "isActive"],
+    "Currency": ["identity", "code"],
+    "Package/Currency": ["identity", "packageId", "currencyId"],
+    "ServiceStatusType": ["identity", "name"],
+    "ServiceStatusTransition": ["identity", "fromServiceStatusTypeId", "toServiceStatusTypeId", "name"],
+    "Package": ["identity", "name", "description", "start", "expiry", "packageCategoryName"],
+    "Package/Frequency": ["identity", "packageId", "name", "sku", "isActive"],
+    "Package/Service": [
+        "identity", "packageId", "serviceId", "defaultInstances", "minimumInstances", "maximumInstances",
+    ],
+    "Service": ["identity", "name"],
+    "Package/Frequency/Currency": ["packageFrequencyId", "packageCurrencyId", "priceBookId", "isActive"],
+    "Package/Service/PricePlan": [
+        "identity", "packageServiceId", "packageFrequencyId", "packageCurrencyId", "priceBookId",
+        "accountPricePlanId", "usageRatePlanId",
+    ],
+    "Package/Service/PricePlan/Recurring": ["packageServicePricePlanId", "serviceStatusTypeId", "amount", "startQuantity"],
+    "Package/Service/PricePlan/OneTime": ["packageServicePricePlanId", "serviceStatusTransitionId", "amount"],
+    "Usage/Rate/Group": ["identity", "usageRatePlanId", "currencyId", "start", "end"],
+    "Usage/Rate": ["identity", "usageRateGroupId", "usageClassId", "amount", "retired"],
+    "Usage/Class": ["identity", "name"],
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class CatalogConfig:
