@@ -54,7 +54,7 @@ def expected_catalog(api: Any, now: dt.datetime, books: set[int] | None = None) 
         start, expiry = _when(pkg.get("start")), _when(pkg.get("expiry"))
         in_window = (start is None or start <= now) and (expiry is None or expiry > now)
         products[f"pf:{pf['identity']}"] = {
-            "Name": f"{pkg['name']} - {pf['name']}",
+            "Name": pf["name"] if pf["name"].startswith(pkg["name"]) else f"{pkg['name']} - {pf['name']}",
             "ProductCode": pf.get("sku"),
             "IsActive": bool(pf.get("isActive", True)) and in_window,
         }

@@ -45,7 +45,7 @@ def test_products_are_package_frequencies_active_only_inside_the_window() -> Non
     products = _by_key(_transform().frames["Product2"])
 
     assert set(products) == {"pf:20", "pf:21", "pf:22"}
-    assert products["pf:20"]["Name"] == "Gold - Monthly"
+    assert products["pf:20"]["Name"] == "Gold - Monthly"  # "<package> - <frequency>"
     assert products["pf:20"]["ProductCode"] == "GOLD-M"
     assert products["pf:20"]["Description"] == "Gold plan"
     assert [products[k]["IsActive"] for k in ("pf:20", "pf:21", "pf:22")] == [True, False, False]
@@ -259,3 +259,15 @@ def test_a_price_without_an_amount_skips_its_entry_instead_of_pricing_it_at_zero
     assert "no amount" in result.findings.set_index("key").loc["pbe:2:20:EUR", "rule"]
     assert "pbe:2:20:EUR" not in set(result.frames["PricebookEntry"][KEY])
     assert not result.frames["Product_Service__c"][KEY].str.startswith("psl:2:20:EUR:").any()
+
+
+def test_a_frequency_named_after_its_package_is_not_prefixed_twice() -> None:
+    frames = small_catalog()
+    frames["Package/Frequency"].loc[frames["Package/Frequency"]["identity"] == 20, "name"] = "Gold Monthly"
+
+    products = _by_key(
+        transform_catalog(frames, CatalogConfig(as_of=AS_OF, currencies=CURRENCIES)).frames["Product2"]
+    )
+
+    assert products["pf:20"]["Name"] == "Gold Monthly"
+    assert products["pf:21"]["Name"] == "Gold - Annual"

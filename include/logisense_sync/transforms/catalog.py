@@ -241,7 +241,12 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
     in_window = (start.isna() | (start <= as_of)) & (expiry.isna() | (expiry > as_of))
     prod["IsActive"] = prod["pfActive"].fillna(True).astype(bool) & in_window.to_numpy()
     prod[KEY] = "pf:" + prod["packageFrequencyId"].astype(str)
-    prod["Name"] = prod["packageName"].astype(str) + " - " + prod["frequencyName"].astype(str)
+    # "<package> - <frequency>", unless the frequency's name already starts with the package's name
+    package_name, frequency_name = prod["packageName"].astype(str), prod["frequencyName"].astype(str)
+    named = pd.Series(
+        [f.startswith(p) for f, p in zip(frequency_name, package_name, strict=True)], index=prod.index
+    )
+    prod["Name"] = frequency_name.where(named, package_name + " - " + frequency_name)
     prod["ProductCode"] = prod["sku"].where(prod["sku"].notna() & (prod["sku"].astype(str) != ""), None)
     prod["Description"] = prod["packageDescription"]
     prod["Family"] = prod["packageCategoryName"]
