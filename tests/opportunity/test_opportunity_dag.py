@@ -90,7 +90,7 @@ def test_existing_customer_gets_an_account_price_plan_with_the_negotiated_prices
         for r in world.ls_objects("Package/Service/PricePlan")
         if r.get("accountPricePlanId") == plan["identity"]
     ]
-    assert len(rows) == 2
+    assert len(rows) == 3  # Seat, Support, Minutes
     assert all(r["extensions"]["sfdcid"] == lines[0] for r in rows)
     seat_row = next(r for r in rows if r["packageServiceId"] == world.catalogue.package_services["Seat"])
     recurring = {
@@ -151,3 +151,31 @@ def test_a_sweep_works_every_waiting_request_in_a_bounded_number_of_labelled_uni
     assert [world.get("LogiSense_Request__c", r)["Status__c"] for r in requests] == ["Completed"] * 3
     assert world.get("LogiSense_Request__c", done)["Attempts__c"] == 0
     assert len(world.ls_objects("Account")) == 3
+
+
+def test_a_negotiated_usage_rate_gets_the_account_its_own_usage_rate_plan(world: World, run_dag: Any) -> None:
+    assert world.catalogue is not None
+    customer = world.account("Vandelay")
+    opp, lines = world.opportunity(customer, type_="Existing Customer - Downgrade")
+    minutes = next(key for key in world.catalogue.charges if key[0] == "USD" and key[1] == "Minutes")
+    world.override(opp, lines[0], "Minutes", minutes[2], amount=0.01)  # usage is not in the line price
+    request = world.request(opportunity=opp)
+
+    run_dag([request])
+    run_dag([world.request(opportunity=opp)])  # a second push changes nothing
+
+    assert world.get("LogiSense_Request__c", request)["Status__c"] == "Completed"
+    plans = [p for p in world.ls_objects("Usage/Rate/Plan") if (p.get("extensions") or {}).get("sfdcid")]
+    assert len(plans) == 1
+    assert plans[0]["extensions"]["sfdcid"] == f"{lines[0]}:{world.catalogue.services['Minutes']}"
+    groups = [g for g in world.ls_objects("Usage/Rate/Group") if g["usageRatePlanId"] == plans[0]["identity"]]
+    assert [g["currencyId"] for g in groups] == [1]
+    rates = [r for r in world.ls_objects("Usage/Rate") if r["usageRateGroupId"] == groups[0]["identity"]]
+    assert [(r["usageClassId"], r["amount"]) for r in rates] == [(1, 0.01)]
+    row = next(
+        r
+        for r in world.ls_objects("Package/Service/PricePlan")
+        if r.get("accountPricePlanId")
+        and r["packageServiceId"] == world.catalogue.package_services["Minutes"]
+    )
+    assert row["usageRatePlanId"] == plans[0]["identity"]

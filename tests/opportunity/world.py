@@ -3,7 +3,8 @@
 The catalogue is created through the LogiSense API and mirrored into Salesforce with the catalogue sync's
 key format (``pb:``, ``pf:``, ``psl:``), the way the catalogue DAG would leave it.
 
-Package "Cloud PBX" (monthly), sold in USD and EUR on the Standard price book:
+Package "Cloud PBX" (monthly), sold in USD and EUR on the Standard price book (plus "Minutes", a usage
+service rated by the plan "Voice rates": Domestic Voice 0.02 per minute, not in the list price):
 
 ===========  ===================  ==========  ========  ==================
 service      Active (recurring)   Suspended   [New] ->   default quantity
@@ -76,8 +77,10 @@ class World:
             "Package/Frequency",
             {"packageId": pid, "name": "Cloud PBX Monthly", "frequency": 1, "frequencyTypeId": 3},
         )
-        services = {name: ls.create("Service", {"name": name})["identity"] for name in ("Seat", "Support")}
-        defaults = {"Seat": 2, "Support": 1}
+        services = {
+            name: ls.create("Service", {"name": name})["identity"] for name in ("Seat", "Support", "Minutes")
+        }
+        defaults = {"Seat": 2, "Support": 1, "Minutes": 1}
         package_services = {
             name: ls.create(
                 "Package/Service", {"packageId": pid, "serviceId": sid, "defaultInstances": defaults[name]}
@@ -87,7 +90,9 @@ class World:
         prices = {
             "Seat": {"R": {"Active": 30, "Suspended": 5}, "O": {"[New] -> Active": 20}},
             "Support": {"R": {"Active": 10}, "O": {}},
+            "Minutes": {"R": {}, "O": {}},
         }
+        voice = ls.create("Usage/Rate/Plan", {"name": "Voice rates", "amountPrecision": 4})["identity"]
         sf = self.sf
         std = sf.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")["records"][0]["Id"]
         sf.Pricebook2.update(std, {"LogiSense_Id__c": "pb:1"})
@@ -104,10 +109,18 @@ class World:
                 "Package/Frequency/Currency",
                 {"packageFrequencyId": freq["identity"], "packageCurrencyId": pcur, "priceBookId": 1},
             )
+            group = ls.create(
+                "Usage/Rate/Group",
+                {"usageRatePlanId": voice, "name": f"Voice {code}", "currencyId": currencies[code]},
+            )["identity"]
+            rate = ls.create(
+                "Usage/Rate", {"usageRateGroupId": group, "usageClassId": 1, "usageUnitId": 2, "amount": 0.02}
+            )
             for name, psid in package_services.items():
                 ls.create(
                     "Package/Service/PricePlan",
                     {
+                        "usageRatePlanId": voice if name == "Minutes" else None,
                         "packageServiceId": psid,
                         "packageFrequencyId": freq["identity"],
                         "packageCurrencyId": pcur,
@@ -130,6 +143,19 @@ class World:
                     "IsActive": True,
                     "CurrencyIsoCode": code,
                     "LogiSense_Id__c": f"pbe:1:{freq['identity']}:{code}",
+                }
+            )["id"]
+            charges[(code, "Minutes", f"U{rate['identity']}")] = sf.Product_Service__c.create(
+                {
+                    "LogiSense_Id__c": f"psl:1:{freq['identity']}:{code}:{services['Minutes']}:U{rate['identity']}",
+                    "Product__c": product,
+                    "Pricebook__c": std,
+                    "Service_Name__c": "Minutes",
+                    "Charge_Type__c": "Usage",
+                    "Service_Status__c": "Domestic Voice",
+                    "Amount__c": 0.02,
+                    "Default_Quantity__c": 1,
+                    "CurrencyIsoCode": code,
                 }
             )["id"]
             for name, sid in services.items():

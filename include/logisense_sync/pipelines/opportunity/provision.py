@@ -62,6 +62,10 @@ class ServicePlan:
     """Amount per LogiSense service status transition id."""
     changed: bool
     """Whether the rep changed any price of this service."""
+    usage: dict[int, Decimal | None] = field(default_factory=dict)
+    """The rep's rate per catalogue ``Usage/Rate`` id; None keeps LogiSense's own (exact) catalogue rate."""
+    usage_changed: bool = False
+    """Whether the rep changed a usage rate (then the account gets its own usage rate plan)."""
 
 
 @dataclass
@@ -210,7 +214,9 @@ def plan_deal(
                 continue
             recurring: dict[tuple[int, Decimal], Decimal] = {}
             one_time: dict[int, Decimal] = {}
-            for charge, amount, _changed in priced.charges:
+            usage: dict[int, Decimal | None] = {}
+            usage_changed = False
+            for charge, amount, changed in priced.charges:
                 parts = charge.key_parts
                 code = parts[5].split("@", 1)[0] if parts else ""
                 if charge.charge_type == ChargeType.RECURRING:
@@ -235,6 +241,18 @@ def plan_deal(
                         )
                         continue
                     one_time[transition] = amount
+                elif charge.charge_type == ChargeType.USAGE:
+                    rate = int(code[1:]) if code[:1] == "U" and code[1:].isdigit() else None
+                    if rate is None:
+                        if changed:
+                            problems.append(
+                                f"{label}: the usage rate of service '{charge.service_name}' for "
+                                f"'{charge.service_status}' cannot be matched to a LogiSense rate."
+                            )
+                        continue
+                    # Salesforce keeps 2 decimals: an unchanged rate is copied from LogiSense, not from Salesforce
+                    usage[rate] = amount if changed else None
+                    usage_changed = usage_changed or changed
             services.append(
                 ServicePlan(
                     service_name=priced.service_name,
@@ -244,6 +262,8 @@ def plan_deal(
                     recurring=recurring,
                     one_time=one_time,
                     changed=any(changed for _c, _a, changed in priced.charges),
+                    usage=usage,
+                    usage_changed=usage_changed,
                 )
             )
         plan.lines.append(LinePlan(line, package_id, frequency_id, package_currency_id, services))
@@ -593,6 +613,8 @@ class Provisioner:
                 "effective": _date(opp.close_date),
                 "extensions": {SFDCID: line.line.id},
             }
+            if service.usage_changed:
+                body["usageRatePlanId"] = self.usage_plan(line, service)
             natural = {
                 "accountPricePlanId": price_plan_id,
                 "packageServiceId": service.package_service_id,
@@ -628,6 +650,73 @@ class Provisioner:
                 self.ls.delete("Package/Service/PricePlan", created["identity"])
                 self.result.actions["Package/Service/PricePlan deduplicated"] += 1
                 self._price_children(_identity(winner), service)
+
+    def usage_plan(self, line: LinePlan, service: ServicePlan) -> int:
+        """Create or update the account's own usage rate plan for a service whose usage rates the rep changed.
+
+        The plan copies the catalogue plan the rates come from (its group in the deal's currency and one rate
+        per usage class) with the negotiated amounts; it is marked ``<line id>:<service id>``.
+
+        Args:
+            line: the line plan.
+            service: the service with its usage rates (catalogue ``Usage/Rate`` id → amount).
+
+        Returns:
+            The ``Usage/Rate/Plan`` id the account price plan row points at.
+        """
+        opp = self.deal.opportunity
+        assert opp is not None
+        rates = {rate_id: self.ls.get("Usage/Rate", rate_id) for rate_id in service.usage}
+        group = self.ls.get("Usage/Rate/Group", next(iter(rates.values()))["usageRateGroupId"])
+        source = self.ls.get("Usage/Rate/Plan", group["usageRatePlanId"])
+        marker = f"{line.line.id}:{service.service_id}"
+        plan = self.ensure(
+            "Usage/Rate/Plan",
+            {
+                "name": f"{opp.name} - {service.service_name}"[:255],
+                "displayName": source.get("displayName") or source.get("name"),
+                "description": f"Negotiated usage rates of Salesforce opportunity {opp.id}",
+                "amountPrecision": source.get("amountPrecision"),
+                "extensions": {SFDCID: marker},
+            },
+            self._by_marker("Usage/Rate/Plan", marker),
+        )
+        plan_id = _identity(plan)
+        group_body = {
+            "usageRatePlanId": plan_id,
+            "name": group.get("name"),
+            "displayName": group.get("displayName"),
+            "currencyId": group["currencyId"],
+            "amountPrecision": group.get("amountPrecision"),
+        }
+        new_group = self.ensure(
+            "Usage/Rate/Group",
+            group_body,
+            lambda: list(
+                self.ls.search(
+                    "Usage/Rate/Group", {"usageRatePlanId": plan_id, "currencyId": group["currencyId"]}
+                )
+            ),
+        )
+        group_id = _identity(new_group)
+        for rate_id, amount in service.usage.items():
+            rate = rates[rate_id]
+            rate_body = {
+                "usageRateGroupId": group_id,
+                "usageClassId": rate["usageClassId"],
+                "usageUnitId": rate.get("usageUnitId"),
+                "amount": rate["amount"] if amount is None else _json_number(amount),
+                "minimumCharge": rate.get("minimumCharge"),
+                "displayName": rate.get("displayName"),
+            }
+
+            def find(class_id: int = int(rate["usageClassId"])) -> list[dict[str, Any]]:
+                return list(
+                    self.ls.search("Usage/Rate", {"usageRateGroupId": group_id, "usageClassId": class_id})
+                )
+
+            self.ensure("Usage/Rate", rate_body, find)
+        return plan_id
 
     def _price_children(self, row_id: int, service: ServicePlan) -> None:
         children: dict[str, list[dict[str, Any]]] = {"recurring": [], "oneTime": []}
