@@ -1,0 +1,232 @@
+"""The Celery worker SIGKILLed mid-run on the distributed topology (PostgreSQL, Redis, CeleryExecutor).
+
+Reuses the distributed-topology helpers of ``tests/airflow/test_distributed.py`` (a fresh database, a
+dedicated Redis queue, the process set), but serves the project's DAGs with connections to this session's
+sandboxes. The Closed:Won run is triggered through the REST API exactly as the button does; once LogiSense
+has answered the first writes, the worker's whole process group is killed with SIGKILL and a new worker is
+started. Airflow notices the lost task (heartbeat timeout shortened to 10 s) and retries it (``retries=2``);
+the retried unit takes the requests back (same run id) and finishes them. The end state must equal the
+fault-free run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "airflow"))
+
+from conftest import OPPORTUNITY_DAG, DagResult
+from logisense_sync.processes import ProcessSet, free_port
+from reliability_helpers import LEDGER, diff, normalise_pair, write_calls
+from test_distributed import _airflow_bin, _clean_env, _wait_healthy
+from test_distributed import broker as broker  # the fixtures, reused
+from test_distributed import metadata_db as metadata_db
+from world import World
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
+
+REPO = Path(__file__).resolve().parents[2]
+REQUEST_BOOKKEEPING = ("Attempts__c", "Message__c")
+
+
+@dataclass
+class Cluster:
+    """The running topology: API URL, admin credentials, and a way to kill and replace the worker."""
+
+    api_url: str
+    password: str
+    procs: ProcessSet
+    worker_args: list[str]
+    env: dict[str, str]
+    logs: Path
+    workers: int = 1
+
+    def token(self) -> str:
+        response = requests.post(
+            f"{self.api_url}/auth/token", json={"username": "ci", "password": self.password}, timeout=10
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["access_token"])
+
+    def kill_worker(self) -> None:
+        """SIGKILL the current worker's whole process group (the worker and its task processes)."""
+        worker = next(p for p in self.procs.processes if p.name.startswith("celery worker"))
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.popen.wait(10)
+        self.procs.processes.remove(worker)
+
+    def start_worker(self) -> None:
+        self.workers += 1
+        self.procs.start(
+            f"celery worker {self.workers}", self.worker_args, env=self.env,
+            log_path=self.logs / f"worker{self.workers}.log",
+        )  # fmt: skip
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, metadata_db: str, broker: tuple[str, str], airflow_connections: tuple[Any, Any]
+) -> Iterator[Cluster]:
+    """api-server, scheduler, dag-processor and a Celery worker serving the project's DAGs."""
+    broker_url, queue = broker
+    home = tmp_path / "airflow"
+    home.mkdir()
+    password = secrets.token_urlsafe(16)
+    (home / "passwords.json").write_text(json.dumps({"ci": password}))
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    passthrough = {
+        k: os.environ[k]
+        for k in ("AIRFLOW_CONN_SALESFORCE_DEFAULT", "AIRFLOW_CONN_LOGISENSE_DEFAULT", "REQUESTS_CA_BUNDLE")
+    }
+    env = (
+        _clean_env()
+        | passthrough
+        | {
+            "AIRFLOW_CONN_SALESFORCE_DEFAULT": os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"],
+            "AIRFLOW_CONN_LOGISENSE_DEFAULT": os.environ["AIRFLOW_CONN_LOGISENSE_DEFAULT"],
+            "LOGISENSE_SYNC_RUN_DIR": str(tmp_path / "runs"),
+            "LOGISENSE_OPPORTUNITY_CLAIM_SETTLE_SECONDS": "0.2",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the catalogue DAG must not run here
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "ci:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            "AIRFLOW__CELERY__BROKER_URL": broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_db}",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+        }
+    )
+    airflow = _airflow_bin()
+    logs = tmp_path / "logs"
+    worker_args = [airflow, "celery", "worker", "--queues", queue, "--skip-serve-logs", "--without-gossip"]
+    with ProcessSet() as procs:
+        migrate = procs.start("migrate", [airflow, "db", "migrate"], env=env, log_path=logs / "migrate.log")
+        if migrate.popen.wait(timeout=180) != 0:
+            pytest.fail(f"airflow db migrate failed:\n{migrate.log_tail()}")
+        procs.processes.remove(migrate)
+        procs.start("api-server", [airflow, "api-server"], env=env, log_path=logs / "api-server.log")
+        procs.start("scheduler", [airflow, "scheduler"], env=env, log_path=logs / "scheduler.log")
+        procs.start("dag-processor", [airflow, "dag-processor"], env=env, log_path=logs / "dag-processor.log")
+        procs.start("celery worker 1", worker_args, env=env, log_path=logs / "worker1.log")
+        _wait_healthy(api_url, procs)
+        yield Cluster(api_url, password, procs, worker_args, env, logs)
+
+
+def _deals(w: World) -> list[str]:
+    top = w.account("Acme Group")
+    child = w.account("Acme EU", parent=top, Subscription_Invoicer__c=top)
+    w.contact(top, "Smith", contact_type="Billing")
+    w.contact(child, "Jones", contact_type="Primary")
+    opp, lines = w.opportunity(child, name="Acme EU PBX", lines=[(1, 90), (2, 120)])
+    w.override(opp, lines[1], "Seat", quantity=3)
+    return [w.request(opportunity=opp)]
+
+
+def _state(sf: Any, ls: Any) -> list[list[str]]:
+    snap = sf.snapshot()
+    for records in snap["records"].values():
+        for record in records:
+            for name in REQUEST_BOOKKEEPING:
+                record.pop(name, None)
+    return normalise_pair(snap, ls.snapshot())
+
+
+def test_a_celery_worker_killed_mid_provisioning_is_retried_by_airflow_and_converges(
+    airflow_connections: tuple[Any, Any], cluster: Cluster, run_opportunity: Any, tmp_path: Path
+) -> None:
+    sf, ls = airflow_connections
+    # the fault-free reference, in-process
+    w = World(sf.url, ls.url)
+    w.build_catalogue()
+    ref_requests = _deals(w)
+    reference_run: DagResult = run_opportunity(request_ids=ref_requests)
+    assert reference_run.state == "success"
+    reference = _state(sf, ls)
+    w.close()
+    sf.reset()
+    ls.reset()
+    w = World(sf.url, ls.url)
+    w.build_catalogue()
+    request_ids = _deals(w)
+    ls.clear_requests()
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {cluster.token()}"
+    api = cluster.api_url
+    deadline = time.monotonic() + 90
+    while session.get(f"{api}/api/v2/dags/{OPPORTUNITY_DAG}", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "the DAG was not parsed"
+        time.sleep(0.5)
+    # Unpausing also starts the latest scheduled sweep (it may take the request first: either way one run
+    # works it, and whichever does is the one killed).
+    unpaused = session.patch(f"{api}/api/v2/dags/{OPPORTUNITY_DAG}", json={"is_paused": False}, timeout=10)
+    assert unpaused.status_code == 200, unpaused.text
+    triggered = session.post(
+        f"{api}/api/v2/dags/{OPPORTUNITY_DAG}/dagRuns",
+        json={"logical_date": None, "conf": {"request_ids": request_ids}},
+        timeout=10,
+    )
+    assert triggered.status_code == 200, triggered.text
+    run_id = triggered.json()["dag_run_id"]
+
+    deadline = time.monotonic() + 120
+    while write_calls(ls.requests()) < 2:
+        assert time.monotonic() < deadline, "the run never wrote to LogiSense"
+        time.sleep(0.02)
+    cluster.kill_worker()
+    cluster.start_worker()
+
+    deadline = time.monotonic() + 240
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = session.get(f"{api}/api/v2/dags/{OPPORTUNITY_DAG}/dagRuns", timeout=10).json()["dag_runs"]
+        if runs and all(r["state"] in {"success", "failed"} for r in runs):
+            break
+        time.sleep(1)
+    state = next(r["state"] for r in runs if r["dag_run_id"] == run_id)
+    unit_tries = [
+        t["try_number"]
+        for r in runs
+        for t in session.get(
+            f"{api}/api/v2/dags/{OPPORTUNITY_DAG}/dagRuns/{r['dag_run_id']}/taskInstances", timeout=10
+        ).json()["task_instances"]
+        if t["task_id"] == "sync_request"
+    ]
+
+    LEDGER.add("crash: Celery worker SIGKILL mid-provisioning (distributed topology)", {}, {"SIGKILL": 1},
+               note=f"run {state}; sync_request try numbers {unit_tries}")  # fmt: skip
+    assert state == "success", (cluster.logs / "scheduler.log").read_text(errors="replace")[-3000:]
+    assert max(unit_tries) >= 2, "the killed unit was retried by Airflow"
+    assert w.get("LogiSense_Request__c", request_ids[0])["Status__c"] == "Completed"
+    found = diff(reference, _state(sf, ls))
+    w.close()
+    assert found == []
