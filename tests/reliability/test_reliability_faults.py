@@ -66,7 +66,7 @@ SESSIONS_EXPIRE: Scenario = (
       "message": "Session expired or invalid"}],
     [],
     {"session_timeout_seconds": 2},
-    {"token_lifetime_seconds": 1},
+    {"token_lifetime_seconds": 1, "latency_ms": 100},  # latency: the run outlives the token
 )  # fmt: skip
 
 SCENARIOS = {
@@ -101,12 +101,19 @@ def _inject(sf: Any, ls: Any, scenario: Scenario) -> None:
         ls.faults(*ls_faults, seed=FAULT_SEED + 1)
 
 
+def _logins(box: Any) -> int:
+    """Token requests recorded by a sandbox (OAuth, SOAP login, LogiSense Access/Login)."""
+    return sum(n for route, n in box.requests()["by_route"].items()
+               if any(p in route for p in ("/oauth2/token", "/Soap/u/", "/Access/Login")))  # fmt: skip
+
+
 def _stop_faults(sf: Any, ls: Any) -> tuple[dict[str, int], dict[str, int]]:
     injected = sf.requests()["injected"], ls.requests()["injected"]
+    _SAVED["logins"] = (_logins(sf), _logins(ls))
     sf.control("DELETE", "faults")
     ls.control("DELETE", "faults")
-    sf.control("POST", "settings", _SAVED.get("sf", {}))
-    ls.control("POST", "settings", _SAVED.get("ls", {}))
+    sf.control("POST", "settings", _SAVED.get("sf", {}) | {"latency_ms": 0})
+    ls.control("POST", "settings", _SAVED.get("ls", {}) | {"latency_ms": 0})
     return injected
 
 
@@ -151,7 +158,11 @@ def test_the_catalogue_sync_under_faults_ends_exactly_like_the_fault_free_run(
     while runs[-1].state != "success" and len(runs) < MAX_RERUNS:
         runs.append(run_catalog())  # the next nightly run or a button press
 
-    LEDGER.add(f"catalogue: {request.node.callspec.id}", *injected, note=f"{len(runs)} run(s)")
+    sf_logins, ls_logins = _SAVED["logins"]
+    LEDGER.add(f"catalogue: {request.node.callspec.id}", *injected,
+               note=f"{len(runs)} run(s); logins: Salesforce {sf_logins}, LogiSense {ls_logins}")  # fmt: skip
+    if scenario is SESSIONS_EXPIRE:  # the LogiSense token (1 s) had to be renewed during the run
+        assert ls_logins >= 2
     assert sum(injected[0].values()) + sum(injected[1].values()) > 0, "no fault was injected"
     assert runs[-1].state == "success", [r.report.get("failed") or r.tasks for r in runs]
     assert diff(reference, _state(sf, ls)) == []
@@ -276,7 +287,11 @@ def test_the_opportunity_sync_under_faults_ends_exactly_like_the_fault_free_run(
         runs.append(run_opportunity())  # the 15-minute sweep takes every Waiting request
         statuses = [_truthful(w, r) for r in requests]
 
-    LEDGER.add(f"opportunity: {request.node.callspec.id}", *injected, note=f"{len(runs)} run(s)")
+    sf_logins, ls_logins = _SAVED["logins"]
+    LEDGER.add(f"opportunity: {request.node.callspec.id}", *injected,
+               note=f"{len(runs)} run(s); logins: Salesforce {sf_logins}, LogiSense {ls_logins}")  # fmt: skip
+    if scenario is SESSIONS_EXPIRE:  # the LogiSense token (1 s) had to be renewed during the run
+        assert ls_logins >= 2
     assert sum(injected[0].values()) + sum(injected[1].values()) > 0, "no fault was injected"
     assert statuses == ["Completed", "Completed"], [w.get("LogiSense_Request__c", r) for r in requests]
     attempts = [w.get("LogiSense_Request__c", r)["Attempts__c"] for r in requests]
