@@ -358,3 +358,12 @@ def test_every_way_to_start_a_sandbox_defaults_to_loopback() -> None:
     assert inspect.signature(server.serve_in_thread).parameters["host"].default == "127.0.0.1"
     assert inspect.signature(server.serve_forever).parameters["host"].default == "127.0.0.1"
     assert cli.build_parser().parse_args(["sandbox"]).host == "127.0.0.1"
+
+
+def test_compose_file_holds_no_secret_and_env_example_no_real_token() -> None:
+    # Extends tests/test_compose.py (literal passwords, ${VAR} references) with the scanner above.
+    # .env.example deliberately carries the sandboxes' published credentials (CONTRACT §4), not secrets.
+    assert secrets_in((REPO / "docker-compose.yaml").read_text()) == []
+    example = (REPO / ".env.example").read_text()
+    assert [m.group(0) for m in SF_SESSION.finditer(example)] + _logisense_jwts(example) == []
+    assert JWT.search(example) is None
