@@ -12,9 +12,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 
-def money(value: Any) -> float:
-    """Half-up to 2 decimals, as Salesforce stores currency/number(16,2) fields."""
-    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+def money(value: Any, places: str = "0.01") -> float:
+    """Half-up to the field's scale: 2 decimals for prices, 6 for a charge line's Amount__c."""
+    return float(Decimal(str(value)).quantize(Decimal(places), rounding=ROUND_HALF_UP))
+
+
+def charge(value: Any) -> float:
+    """A charge line amount as Product_Service__c.Amount__c (Currency(18,6)) stores it."""
+    return money(value, "0.000001")
 
 
 def _when(text: str | None) -> dt.datetime | None:
@@ -135,11 +140,11 @@ def expected_catalog(api: Any, now: dt.datetime, books: set[int] | None = None) 
                 suffix = f"@{q:g}" if q > 0 else ""
                 lines[f"{base}R{r['serviceStatusTypeId']}{suffix}"] = (
                     service, "Recurring", status_name[r["serviceStatusTypeId"]] + (f" (from {q:g})" if q else ""),
-                    money(r["amount"]),
+                    charge(r["amount"]),
                 )  # fmt: skip
             for r in one_time[plan["identity"]]:
                 lines[f"{base}O{r['serviceStatusTransitionId']}"] = (
-                    service, "One-Time", transition_name[r["serviceStatusTransitionId"]], money(r["amount"]),
+                    service, "One-Time", transition_name[r["serviceStatusTransitionId"]], charge(r["amount"]),
                 )  # fmt: skip
             if plan.get("usageRatePlanId") is None:
                 continue
@@ -155,7 +160,7 @@ def expected_catalog(api: Any, now: dt.datetime, books: set[int] | None = None) 
                     if rate["usageRateGroupId"] == group["identity"] and not rate.get("retired"):
                         lines[f"{base}U{rate['identity']}"] = (
                             service, "Usage", get["Usage/Class"][rate["usageClassId"]]["name"],
-                            money(rate["amount"]),
+                            charge(rate["amount"]),
                         )  # fmt: skip
     pricebooks = {f"pb:{b['identity']}": b for b in get["PriceBook"].values() if books is None or
                   b["identity"] in books or b["identity"] == std}  # fmt: skip

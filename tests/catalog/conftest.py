@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-from catalog_helpers import DAG_ID, LogiSenseApi, Run, SalesforceApi, report_of
+
+from tests.catalog.catalog_helpers import DAG_ID, LogiSenseApi, Run, SalesforceApi, report_of
 
 DEFAULT_CONF: dict[str, Any] = {"price_book_ids": [], "full_refresh": False, "dry_run": False}
 

@@ -6,9 +6,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from catalog_expected import expected_catalog, money
-from catalog_helpers import LogiSenseApi, Run, SalesforceApi, catalog_asset_events, data_writes
 from logisense_sync.clients.soql import format_soql
+
+from tests.catalog.catalog_expected import charge, expected_catalog, money
+from tests.catalog.catalog_helpers import LogiSenseApi, Run, SalesforceApi, catalog_asset_events, data_writes
 
 ENTRY_SOQL = (
     "SELECT LogiSense_Id__c, UnitPrice, IsActive, CurrencyIsoCode, Pricebook2.LogiSense_Id__c, "
@@ -43,7 +44,7 @@ def _lines(sf: SalesforceApi) -> dict[str, tuple[Any, ...]]:
             r["Service_Name__c"],
             r["Charge_Type__c"],
             r["Service_Status__c"],
-            money(r["Amount__c"]),
+            charge(r["Amount__c"]),
         )
         for r in sf.query(LINE_SOQL)
     }

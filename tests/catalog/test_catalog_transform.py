@@ -17,7 +17,6 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from catalog_data import small_catalog
 from logisense_sync.transforms.catalog import (
     KEY,
     CatalogConfig,
@@ -26,6 +25,8 @@ from logisense_sync.transforms.catalog import (
     transform_catalog,
 )
 from logisense_sync.transforms.catalog_diff import diff_records, diff_standard_book, record_hash
+
+from tests.catalog.catalog_data import small_catalog
 
 AS_OF = dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)
 CURRENCIES = frozenset({"USD", "EUR", "GBP", "CAD"})
@@ -130,7 +131,7 @@ def test_service_lines_one_per_priced_charge_with_quantities() -> None:
     assert lines["psl:1:20:USD:30:O1"]["Service_Status__c"] == "[New] -> Active"
     assert lines["psl:1:20:USD:32:U80"]["Charge_Type__c"] == "Usage"
     assert lines["psl:1:20:USD:32:U80"]["Service_Status__c"] == "Voice minutes"
-    assert lines["psl:1:20:USD:32:U80"]["Amount__c"] == 0.01
+    assert lines["psl:1:20:USD:32:U80"]["Amount__c"] == 0.0125  # usage rates keep 6 decimals
     assert lines["psl:2:20:EUR:30:R1@3"]["Service_Status__c"] == "Active (from 3)"
     assert lines["psl:1:20:USD:30:R1"]["Pricebook__r.LogiSense_Id__c"] == "pb:1"
     assert lines["psl:1:20:USD:30:R1"]["Product__r.LogiSense_Id__c"] == "pf:20"
@@ -170,7 +171,8 @@ def test_identical_records_plan_nothing() -> None:
 def test_diff_normalises_types_from_bulk_csv() -> None:
     desired = _transform().frames["Product_Service__c"]
     current = _current(desired)
-    for col in ("Amount__c", "Default_Quantity__c", "Minimum_Quantity__c", "Maximum_Quantity__c"):
+    current["Amount__c"] = current["Amount__c"].map(lambda v: None if pd.isna(v) else f"{v:.6f}")
+    for col in ("Default_Quantity__c", "Minimum_Quantity__c", "Maximum_Quantity__c"):
         current[col] = current[col].map(lambda v: None if pd.isna(v) else f"{v:.2f}")
 
     assert diff_records("Product_Service__c", desired, current).empty

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import logisense_writes
-from world import World
+from tests.opportunity.conftest import logisense_writes
+from tests.opportunity.world import World
 
 
 def _ls_account(world: World, sf_id: str) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import logisense_writes, salesforce_writes, unit_states
-from world import World
+from tests.opportunity.conftest import logisense_writes, salesforce_writes, unit_states
+from tests.opportunity.world import World
 
 
 def _by_sfdcid(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

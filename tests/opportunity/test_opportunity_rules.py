@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import logisense_writes
-from world import World
+
+from tests.opportunity.conftest import logisense_writes
+from tests.opportunity.world import World
 
 
 def _not_won(w: World) -> str:

@@ -8,12 +8,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import logisense_writes, unit_states
 from logisense_sync.clients.salesforce import SalesforceClient
 from logisense_sync.errors import RetriableError
 from logisense_sync.pipelines import opportunity_sync
 from logisense_sync.pipelines.opportunity.settings import OpportunitySyncSettings
-from world import World
+
+from tests.opportunity.conftest import logisense_writes, unit_states
+from tests.opportunity.world import World
 
 SETTINGS = OpportunitySyncSettings.from_env({"LOGISENSE_OPPORTUNITY_CLAIM_SETTLE_SECONDS": "0.3"})
 

@@ -7,21 +7,14 @@ catalogue tests' report reader; runs both DAGs in-process with ``dag.test``.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-HERE = Path(__file__).parent
-for extra in (HERE, HERE.parent / "opportunity", HERE.parent / "catalog"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
-
-from reliability_helpers import LEDGER  # noqa: E402
-from world import World  # noqa: E402
+from tests.opportunity.world import World
+from tests.reliability.reliability_helpers import LEDGER
 
 CATALOG_DAG = "logisense_catalog_sync"
 OPPORTUNITY_DAG = "logisense_opportunity_sync"

@@ -11,18 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import CATALOG_DAG, OPPORTUNITY_DAG, SMALL_CATALOGUE, DagResult
-from reliability_helpers import diff, normalise_logisense, normalise_salesforce
-from world import World
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "catalog"))
+from tests.opportunity.world import World
+from tests.reliability.conftest import CATALOG_DAG, OPPORTUNITY_DAG, SMALL_CATALOGUE, DagResult
+from tests.reliability.reliability_helpers import diff, normalise_logisense, normalise_salesforce
 
 # ------------------------------------------------------------------------------------------ run conf
 
@@ -450,8 +447,9 @@ def test_a_bad_catalogue_record_is_skipped_with_its_rule_and_the_rest_lands_as_i
 def test_a_nan_or_missing_charge_amount_skips_its_entry_with_a_finding_instead_of_pricing_it_at_zero(
     bad: float | None,
 ) -> None:
-    from catalog_data import small_catalog
     from logisense_sync.transforms.catalog import CatalogConfig, transform_catalog
+
+    from tests.catalog.catalog_data import small_catalog
 
     config = CatalogConfig(as_of=dt.datetime(2026, 7, 1, tzinfo=dt.UTC), currencies=frozenset({"USD", "EUR"}))
     frames = small_catalog()

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,16 +23,14 @@ from typing import Any
 
 import pytest
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "airflow"))
-
-from conftest import OPPORTUNITY_DAG, DagResult
 from logisense_sync.processes import ProcessSet, free_port
-from reliability_helpers import LEDGER, diff, normalise_pair, write_calls
-from test_distributed import _airflow_bin, _clean_env, _wait_healthy
-from test_distributed import broker as broker  # the fixtures, reused
-from test_distributed import metadata_db as metadata_db
-from world import World
+
+from tests.airflow.test_distributed import _airflow_bin, _clean_env, _wait_healthy
+from tests.airflow.test_distributed import broker as broker  # the fixtures, reused
+from tests.airflow.test_distributed import metadata_db as metadata_db
+from tests.opportunity.world import World
+from tests.reliability.conftest import OPPORTUNITY_DAG, DagResult
+from tests.reliability.reliability_helpers import LEDGER, diff, normalise_pair, write_calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -25,9 +25,10 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import CATALOG_DAG, OPPORTUNITY_DAG, SMALL_CATALOGUE, DagResult
-from reliability_helpers import LEDGER, diff, normalise_pair, write_calls
-from world import World
+
+from tests.opportunity.world import World
+from tests.reliability.conftest import CATALOG_DAG, OPPORTUNITY_DAG, SMALL_CATALOGUE, DagResult
+from tests.reliability.reliability_helpers import LEDGER, diff, normalise_pair, write_calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import SMALL_CATALOGUE, DagResult
-from reliability_helpers import LEDGER, diff, normalise_pair
-from world import World
+
+from tests.opportunity.world import World
+from tests.reliability.conftest import SMALL_CATALOGUE, DagResult
+from tests.reliability.reliability_helpers import LEDGER, diff, normalise_pair
 
 FAULT_SEED = 20261126
 MAX_RERUNS = 4

@@ -22,9 +22,10 @@ from typing import Any
 import psutil
 import pytest
 import requests
-from conftest import CATALOG_DAG, OPPORTUNITY_DAG, DagResult
 from logisense_sync.processes import ProcessSet, free_port
-from world import World
+
+from tests.opportunity.world import World
+from tests.reliability.conftest import CATALOG_DAG, OPPORTUNITY_DAG, DagResult
 
 REPO = Path(__file__).resolve().parents[2]
 

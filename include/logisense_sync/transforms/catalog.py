@@ -19,7 +19,7 @@ Prices (CONTRACT §5): ``UnitPrice`` = Σ over the package's services of ``defau
 amount in the Active status (the tier whose ``startQuantity`` is the largest not above the quantity)
 + Σ of the one-time amounts of the activation transition (``[New] -> Active``, not multiplied by
 quantity). Usage rates are not in the sum. Amounts are rounded half-up to the Salesforce field scale
-(2 decimals).
+(2 decimals; 6 for a charge line's `Amount__c`, so usage rates keep their precision).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "Service_Name__c": "str",
         "Charge_Type__c": "str",
         "Service_Status__c": "str",
-        "Amount__c": "money",
+        "Amount__c": "rate",
         "Default_Quantity__c": "money",
         "Minimum_Quantity__c": "money",
         "Maximum_Quantity__c": "money",
@@ -126,10 +126,15 @@ class CatalogRecords:
     standard_book_id: int | None = None
 
 
-def round_money(values: pd.Series) -> pd.Series:
-    """Round half away from zero to 2 decimals (Salesforce currency/number scale 2), NaN kept."""
+MONEY_DECIMALS = {"money": 2, "rate": 6}
+"""Field scale per kind: currency fields hold cents; charge amounts (usage rates such as 0.0125) hold 6."""
+
+
+def round_money(values: pd.Series, decimals: int = 2) -> pd.Series:
+    """Round half away from zero to ``decimals`` places (the Salesforce field's scale), NaN kept."""
     v = pd.to_numeric(values, errors="coerce").astype(float)
-    out = np.sign(v) * np.floor(np.abs(v) * 100 + 0.5 + 1e-7) / 100
+    factor = 10.0**decimals
+    out = np.sign(v) * np.floor(np.abs(v) * factor + 0.5 + 1e-7) / factor
     return pd.Series(out, index=values.index, dtype=float)
 
 
@@ -583,7 +588,7 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
         + lines["charge"]
     )
     lines["Service_Name__c"] = lines["serviceName"]
-    lines["Amount__c"] = round_money(lines["amount"])
+    lines["Amount__c"] = round_money(lines["amount"], MONEY_DECIMALS["rate"])
     lines["Default_Quantity__c"] = round_money(lines["defaultInstances"])
     lines["Minimum_Quantity__c"] = round_money(lines["minimumInstances"])
     lines["Maximum_Quantity__c"] = round_money(lines["maximumInstances"])

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from logisense_sync.transforms.catalog import CREATE_ONLY, FIELDS, KEY
+from logisense_sync.transforms.catalog import CREATE_ONLY, FIELDS, KEY, MONEY_DECIMALS
 
 PLAN_COLUMNS = ["op", KEY, "Id", "changed", "drift"]
 
 
 def normalise(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
-    """Coerce managed fields to comparable values: text (blank = None), bool, money (2 decimals).
+    """Coerce managed fields to comparable values: text (blank = None), bool, money (2 decimals, rates 6).
 
     Args:
         frame: records from LogiSense (typed) or Salesforce (JSON types from REST, strings from Bulk).
-        types: field → ``str`` | ``bool`` | ``money``.
+        types: field → ``str`` | ``bool`` | ``money`` | ``rate``.
 
     Returns:
         A frame with the same index and exactly the ``types`` columns.
@@ -34,9 +34,9 @@ def normalise(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
                 out[name] = col.astype(bool)
             else:
                 out[name] = col.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"]).to_numpy()
-        elif kind == "money":
+        elif kind in MONEY_DECIMALS:
             num = pd.to_numeric(col, errors="coerce").astype(float)
-            out[name] = num.round(2)
+            out[name] = num.round(MONEY_DECIMALS[kind])
         else:
             text = col.astype(str)
             out[name] = text.astype(object).where(col.notna().to_numpy() & (text != "").to_numpy(), None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ls_api import Api
+
+from tests.sandbox.logisense.ls_api import Api
 
 
 @pytest.fixture

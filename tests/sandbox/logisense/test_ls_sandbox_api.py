@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 import requests
-from ls_api import Api
+
+from tests.sandbox.logisense.ls_api import Api
 
 
 def _claims(token: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ls_api import Api
+from tests.sandbox.logisense.ls_api import Api
 
 ROLLED_BACK = (2000, "Errors found. Transaction rolled back.")
 USD, EUR = 1, 2

@@ -12,7 +12,8 @@ import pytest
 import requests
 from logisense_sync.sandbox.common.server import serve_in_thread
 from logisense_sync.sandbox.logisense.app import create_app
-from ls_api import API, Api
+
+from tests.sandbox.logisense.ls_api import API, Api
 
 
 def test_state_survives_a_restart(tmp_path: Path, sandbox_tls: Any) -> None:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sf_conformance_helpers import CONSUMER_KEY, CONSUMER_SECRET, host_of
 from simple_salesforce import Salesforce
+
+from tests.sandbox.salesforce.sf_conformance_helpers import CONSUMER_KEY, CONSUMER_SECRET, host_of
 
 
 @pytest.fixture

@@ -7,12 +7,20 @@ from typing import Any
 
 import pytest
 import requests
-from sf_conformance_helpers import CONSUMER_KEY, CONSUMER_SECRET, PASSWORD, USERNAME, host_of, settings
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
     SalesforceResourceNotFound,
+)
+
+from tests.sandbox.salesforce.sf_conformance_helpers import (
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    PASSWORD,
+    USERNAME,
+    host_of,
+    settings,
 )
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import requests
-from sf_conformance_helpers import host_of
 from simple_salesforce import Salesforce
+
+from tests.sandbox.salesforce.sf_conformance_helpers import host_of
 
 WAIT = 0.05  # the sandbox finishes jobs on UploadComplete, so the first poll sees JobComplete
 

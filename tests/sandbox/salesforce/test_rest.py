@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import requests
 from logisense_sync.sandbox.salesforce import ids
-from sf_conformance_helpers import settings
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceMalformedRequest,
@@ -18,6 +17,8 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+
+from tests.sandbox.salesforce.sf_conformance_helpers import settings
 
 ID18 = re.compile(r"^[a-zA-Z0-9]{18}$")
 
