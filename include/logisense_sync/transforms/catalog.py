@@ -130,6 +130,19 @@ MONEY_DECIMALS = {"money": 2, "rate": 6}
 """Field scale per kind: currency fields hold cents; charge amounts (usage rates such as 0.0125) hold 6."""
 
 
+_LINE_COLUMNS = [
+    KEY,
+    "productKey",
+    "cur",
+    "Pricebook2.LogiSense_Id__c",
+    "charge",
+    "Charge_Type__c",
+    "Service_Status__c",
+    "amount",
+]
+"""Columns every charge line (recurring, one-time, usage) carries before it becomes a Product_Service__c."""
+
+
 def round_money(values: pd.Series, decimals: int = 2) -> pd.Series:
     """Round half away from zero to ``decimals`` places (the Salesforce field's scale), NaN kept."""
     v = pd.to_numeric(values, errors="coerce").astype(float)
@@ -545,37 +558,13 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
         Charge_Type__c="Recurring",
         Service_Status__c=rl["statusName"].astype(str)
         + np.where(rl["startQuantity"] > 0, " (from " + rl["startQuantity"].map("{:g}".format) + ")", ""),
-    )[
-        [
-            *base,
-            KEY,
-            "productKey",
-            "cur",
-            "Pricebook2.LogiSense_Id__c",
-            "charge",
-            "Charge_Type__c",
-            "Service_Status__c",
-            "amount",
-        ]
-    ]
+    )[[*base, *_LINE_COLUMNS]]
     ol = one.merge(real, on=entry_cols, how="inner")
     ol = ol.assign(
         charge="O" + ol["serviceStatusTransitionId"].astype(str),
         Charge_Type__c="One-Time",
         Service_Status__c=ol["transitionName"].astype(str),
-    )[
-        [
-            *base,
-            KEY,
-            "productKey",
-            "cur",
-            "Pricebook2.LogiSense_Id__c",
-            "charge",
-            "Charge_Type__c",
-            "Service_Status__c",
-            "amount",
-        ]
-    ]
+    )[[*base, *_LINE_COLUMNS]]
     ul = _usage_lines(frames, plans, pcur, real, entry_cols, base, as_of)
     lines = pd.concat([rl, ol, ul], ignore_index=True)
     lines = lines.rename(columns={KEY: "entryKey"})
@@ -697,16 +686,4 @@ def _usage_lines(
         charge="U" + ul["usageRateId"].astype(str),
         Charge_Type__c="Usage",
         Service_Status__c=ul["className"].astype(str),
-    )[
-        [
-            *base,
-            KEY,
-            "productKey",
-            "cur",
-            "Pricebook2.LogiSense_Id__c",
-            "charge",
-            "Charge_Type__c",
-            "Service_Status__c",
-            "amount",
-        ]
-    ]
+    )[[*base, *_LINE_COLUMNS]]
