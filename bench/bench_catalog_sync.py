@@ -29,7 +29,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,18 +43,12 @@ from typing import Any
 import pandas as pd
 import psutil
 import requests
+from logisense_sync.processes import free_port
 
 ENTRIES_PER_PACKAGE = (
     15.3  # measured on the generator: 1,528 Package/Frequency/Currency rows per 100 packages
 )
 DATA_ROUTES = ("/composite/sobjects", "/sobjects/", "/jobs/ingest", "/services/async/")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -75,7 +68,7 @@ class Box:
 def sandboxes(latency_ms: int) -> Iterator[tuple[Box, Box]]:
     """Both sandboxes in a child process (``logisense-sync sandbox``), on free ports."""
     data = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
-    sf_port, ls_port = _free_port(), _free_port()
+    sf_port, ls_port = free_port(), free_port()
     exe = shutil.which("logisense-sync", path=str(Path(sys.executable).parent)) or "logisense-sync"
     command = [
         exe, "sandbox", "--data-dir", str(data), "--seed", "empty", "--latency-ms", str(latency_ms),

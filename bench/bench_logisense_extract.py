@@ -17,7 +17,6 @@ import gc
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,13 +32,7 @@ import psutil
 import requests
 from logisense_sync.clients.logisense import LogiSenseClient
 from logisense_sync.extract.catalog import CATALOG_RESOURCES, read_catalog
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from logisense_sync.processes import free_port
 
 
 @dataclass
@@ -103,12 +96,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def running_sandbox() -> Iterator[Sandbox]:
     """Start ``logisense-sync sandbox`` (or, failing that, the LogiSense app alone) on free ports."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-logisense-"))
-    port = _free_port()
+    port = free_port()
     sandbox = Sandbox(f"https://127.0.0.1:{port}", data_dir / "ca.pem", requests.Session())
     exe = shutil.which("logisense-sync", path=str(Path(sys.executable).parent)) or "logisense-sync"
     cli = [
         exe, "sandbox", "--data-dir", str(data_dir), "--seed", "empty",
-        "--logisense-port", str(port), "--salesforce-port", str(_free_port()),
+        "--logisense-port", str(port), "--salesforce-port", str(free_port()),
     ]  # fmt: skip
     try:
         try:

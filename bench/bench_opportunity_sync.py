@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -46,16 +45,12 @@ from logisense_sync.demo import (  # noqa: E402
     _wait_for_dags,
     load_secrets,
 )
-from logisense_sync.processes import ProcessSet  # noqa: E402
+from logisense_sync.processes import (
+    ProcessSet,
+    free_port,
+)
 
 DAG_ID = "logisense_opportunity_sync"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -185,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-opportunity-") as tmp:
         settings = BenchSettings(
             root=REPO,
-            salesforce_port=_free_port(),
-            logisense_port=_free_port(),
-            airflow_port=_free_port(),
+            salesforce_port=free_port(),
+            logisense_port=free_port(),
+            airflow_port=free_port(),
             bench_home=Path(tmp),
         )
         secrets = load_secrets(settings.home)

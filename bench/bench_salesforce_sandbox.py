@@ -20,7 +20,6 @@ import argparse
 import gc
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,18 +34,12 @@ from typing import Any
 import psutil
 import requests
 from logisense_sync.clients.soql import format_soql
+from logisense_sync.processes import free_port
 from simple_salesforce import Salesforce
 
 CURRENCIES = ("USD", "EUR", "GBP", "CAD")
 CONSUMER_KEY, CONSUMER_SECRET = "sandbox-client", "sandbox-secret"
 MB = 1024 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -61,11 +54,11 @@ class Sandbox:
 def running_sandbox() -> Iterator[Sandbox]:
     """Start ``logisense-sync sandbox`` on free ports in a temporary data dir; stop it afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-salesforce-"))
-    port = _free_port()
+    port = free_port()
     exe = shutil.which("logisense-sync", path=str(Path(sys.executable).parent)) or "logisense-sync"
     command = [
         exe, "sandbox", "--data-dir", str(data_dir), "--seed", "empty",
-        "--salesforce-port", str(port), "--logisense-port", str(_free_port()),
+        "--salesforce-port", str(port), "--logisense-port", str(free_port()),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ca = data_dir / "ca.pem"
