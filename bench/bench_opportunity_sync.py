@@ -45,10 +45,7 @@ from logisense_sync.demo import (  # noqa: E402
     _wait_for_dags,
     load_secrets,
 )
-from logisense_sync.processes import (
-    ProcessSet,
-    free_port,
-)
+from logisense_sync.processes import ProcessSet, free_port  # noqa: E402
 
 DAG_ID = "logisense_opportunity_sync"
 
