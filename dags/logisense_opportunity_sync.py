@@ -22,7 +22,8 @@ Tasks:
   account price plan per Opportunity Type), every LogiSense object marked with `extensions.sfdcid` and
   looked up before any create; then writes ids and the outcome back to Salesforce. A unit with a failed
   request is red.
-- `report`: always runs; counts the outcomes; fails the run when a unit failed.
+- `report`: always runs; counts the outcomes; fails the run when a unit failed (without a retry; a report
+  lost with its worker is retried).
 
 Transient errors (LogiSense 429/5xx, Salesforce lock or limit errors) put the request back to `Waiting`; the
 unit is retried by Airflow, then by later sweeps, up to `LOGISENSE_OPPORTUNITY_MAX_ATTEMPTS` attempts.
@@ -81,7 +82,10 @@ def logisense_opportunity_sync() -> None:
 
         return opportunity_tasks.sync_request(unit, context)
 
-    @task(trigger_rule="all_done", retries=0)
+    # The report retries like every task (default_args): it only reads XComs, so a try lost with its worker
+    # (heartbeat timeout) must not fail a run whose units all completed. A failed unit still fails the run at
+    # once: AirflowFailException is never retried.
+    @task(trigger_rule="all_done")
     def report(claimed: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
         from logisense_sync.orchestration import opportunity_tasks
 

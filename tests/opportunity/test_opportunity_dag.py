@@ -128,6 +128,21 @@ def test_a_dry_run_validates_and_reports_but_writes_nothing_anywhere(world: Worl
     assert "add up to 90.00" in report["failed"][0]
 
 
+def test_a_failed_unit_fails_the_report_at_once_while_a_report_lost_with_its_worker_is_retried(
+    world: World, run_dag: Any, dagbag: Any
+) -> None:
+    bad, _ = world.opportunity(world.account("Initech"), name="Bad", lines=[(1, 91)])
+    request = world.request(opportunity=bad)
+
+    dag_run = run_dag([request])
+
+    report = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "report")
+    assert (str(report.state), report.try_number) == ("failed", 1), "a failed unit fails the run, no retry"
+    # the report only reads XComs: a try lost with its worker (heartbeat timeout) is retried instead of
+    # failing a run whose units completed (the Celery SIGKILL scenario in tests/reliability)
+    assert dagbag.dags["logisense_opportunity_sync"].get_task("report").retries >= 2
+
+
 def test_a_sweep_works_every_waiting_request_in_a_bounded_number_of_labelled_units(
     world: World, run_dag: Any, monkeypatch: Any
 ) -> None:
