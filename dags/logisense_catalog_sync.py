@@ -85,7 +85,9 @@ def logisense_catalog_sync() -> None:
 
         return tasks.load(planned, context)
 
-    @task(trigger_rule="all_done", retries=0)
+    # Retried like the others: it only reads the run folder, and a report lost with its worker must not fail
+    # a run whose load succeeded. A failed run still fails at once (AirflowFailException is never retried).
+    @task(trigger_rule="all_done")
     def report(**context: Any) -> dict[str, Any]:
         from logisense_sync.orchestration import tasks
 
