@@ -269,7 +269,12 @@ def restartable(
 
 
 def _restart_after_calls(box: Restartable, calls: int) -> threading.Thread:
-    """In the background: restart ``box`` once it has recorded ``calls`` API calls."""
+    """In the background: restart ``box`` once it has recorded ``calls`` API calls.
+
+    Each call is slowed down by 50 ms until the restart (the restarted app starts without latency), so the
+    restart lands while the run still has calls to make instead of racing a run that takes 0.3 s.
+    """
+    box.control("POST", "settings", {"latency_ms": 50})
 
     def watch() -> None:
         deadline = time.monotonic() + 120
@@ -281,6 +286,7 @@ def _restart_after_calls(box: Restartable, calls: int) -> threading.Thread:
             except requests.RequestException:
                 pass
             time.sleep(0.02)
+        box.control("POST", "settings", {"latency_ms": 0})
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
