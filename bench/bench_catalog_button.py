@@ -27,44 +27,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import requests
 from logisense_sync import button
 from logisense_sync.cli import LOGISENSE_CLIENT_ID, LOGISENSE_PASSWORD, LOGISENSE_USERNAME
 from logisense_sync.clients.logisense import LogiSenseClient
-from logisense_sync.demo import (
-    CATALOG_DAG,
-    OPPORTUNITY_DAG,
-    AirflowApi,
-    _start_airflow,
-    _start_sandboxes,
-    _wait_for_dags,
-    load_secrets,
-)
-from logisense_sync.processes import ProcessSet, free_port
+from logisense_sync.demo import CATALOG_DAG, OPPORTUNITY_DAG, AirflowApi
+from logisense_sync.processes import ProcessSet
 
-from bench.bench_opportunity_sync import BenchSettings, _percentile
+from bench._airflow import embedded_runtime, percentile
 
-REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 15.0
 POLL_SECONDS = 0.25
 RECURRING = "Package/Service/PricePlan/Recurring"
-
-
-def _write_airflow_cfg(settings: BenchSettings) -> None:
-    """Free ports for the worker and triggerer log servers (the demo's environment leaves 8793/8794)."""
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    (settings.airflow_home / "airflow.cfg").write_text(
-        f"[logging]\nworker_log_server_port = {free_port()}\ntrigger_log_server_port = {free_port()}\n"
-    )
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -200,74 +180,56 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="bench-catalog-button-") as tmp:
-        settings = BenchSettings(
-            root=REPO,
-            salesforce_port=free_port(),
-            logisense_port=free_port(),
-            airflow_port=free_port(),
-            bench_home=Path(tmp),
+    with embedded_runtime("catalog button", seed="demo") as runtime:
+        settings, api, procs, secrets = runtime.settings, runtime.api, runtime.procs, runtime.secrets
+        _settle(api, procs)
+        api.session.patch(
+            f"{settings.airflow_url}/api/v2/dags/{OPPORTUNITY_DAG}", json={"is_paused": True}, timeout=30
+        ).raise_for_status()
+
+        started = time.monotonic()
+        full = _wait_run(api, api.trigger(CATALOG_DAG, {}), procs)
+        print(
+            f"  full sync (conf {{}}): {full['state']} in {time.monotonic() - started:.1f} s; "
+            f"{_summary(api, full)}"
         )
-        secrets = load_secrets(settings.home)
-        os.environ["REQUESTS_CA_BUNDLE"] = str(settings.ca)
-        with ProcessSet() as procs:
-            t0 = time.monotonic()
-            _start_sandboxes(settings, procs)
-            _write_airflow_cfg(settings)
-            _start_airflow(settings, secrets, procs)
-            api = AirflowApi(settings.airflow_url, "admin", secrets["admin_password"])
-            _wait_for_dags(api, procs)
-            print(f"catalog button bench: sandboxes + airflow standalone up in {time.monotonic() - t0:.1f} s")
-            _settle(api, procs)
-            api.session.patch(
-                f"{settings.airflow_url}/api/v2/dags/{OPPORTUNITY_DAG}", json={"is_paused": True}, timeout=30
-            ).raise_for_status()
+        if full["state"] != "success":
+            msg = f"the full catalogue sync failed: {api.report(CATALOG_DAG, full['dag_run_id'])}"
+            raise RuntimeError(msg)
 
-            started = time.monotonic()
-            full = _wait_run(api, api.trigger(CATALOG_DAG, {}), procs)
-            print(
-                f"  full sync (conf {{}}): {full['state']} in {time.monotonic() - started:.1f} s; "
-                f"{_summary(api, full)}"
-            )
-            if full["state"] != "success":
-                msg = f"the full catalogue sync failed: {api.report(CATALOG_DAG, full['dag_run_id'])}"
-                raise RuntimeError(msg)
+        ls = LogiSenseClient(
+            settings.logisense_url, LOGISENSE_USERNAME, LOGISENSE_PASSWORD, LOGISENSE_CLIENT_ID
+        )
+        book_id, price = _price_to_change(ls, args.book)
+        print(
+            f"  price book {args.book!r} (id {book_id}); changing {RECURRING} {price['identity']} "
+            f"(plan {price['packageServicePricePlanId']}, amount {price['amount']}) before each run"
+        )
+        airflow = button.AirflowApi(
+            settings.airflow_url, "admin", secrets["admin_password"], requests.Session()
+        )
+        runs: list[dict[str, Any]] = []
+        for n in range(args.runs):
+            amount = round(float(price["amount"]) + 0.01 * (n + 1), 2)
+            ls.patch(RECURRING, price["identity"], {"amount": amount})
+            run = _press(airflow, api, book_id, procs)
+            runs.append(run)
+            print(f"  button run {n + 1}: {run['elapsed']:.2f} s (amount -> {amount}); {_summary(api, run)}")
+        unchanged = _press(airflow, api, book_id, procs)
+        print(f"  no-change button run: {unchanged['elapsed']:.2f} s; {_summary(api, unchanged)}")
+        ls.close()
 
-            ls = LogiSenseClient(
-                settings.logisense_url, LOGISENSE_USERNAME, LOGISENSE_PASSWORD, LOGISENSE_CLIENT_ID
-            )
-            book_id, price = _price_to_change(ls, args.book)
-            print(
-                f"  price book {args.book!r} (id {book_id}); changing {RECURRING} {price['identity']} "
-                f"(plan {price['packageServicePricePlanId']}, amount {price['amount']}) before each run"
-            )
-            airflow = button.AirflowApi(
-                settings.airflow_url, "admin", secrets["admin_password"], requests.Session()
-            )
-            runs: list[dict[str, Any]] = []
-            for n in range(args.runs):
-                amount = round(float(price["amount"]) + 0.01 * (n + 1), 2)
-                ls.patch(RECURRING, price["identity"], {"amount": amount})
-                run = _press(airflow, api, book_id, procs)
-                runs.append(run)
-                print(
-                    f"  button run {n + 1}: {run['elapsed']:.2f} s (amount -> {amount}); {_summary(api, run)}"
-                )
-            unchanged = _press(airflow, api, book_id, procs)
-            print(f"  no-change button run: {unchanged['elapsed']:.2f} s; {_summary(api, unchanged)}")
-            ls.close()
-
-            latencies = [run["elapsed"] for run in runs]
-            p50 = statistics.median(latencies)
-            verdict = "met" if max(latencies) < TARGET_SECONDS else "MISSED"
-            print(
-                f"  trigger -> finished over {len(latencies)} one-price-book button runs: p50 {p50:.2f} s, "
-                f"p95 {_percentile(latencies, 0.95):.2f} s, max {max(latencies):.2f} s "
-                f"(target < {TARGET_SECONDS:.0f} s: {verdict}); no change: {unchanged['elapsed']:.2f} s"
-            )
-            median_run = sorted(runs, key=lambda r: r["elapsed"])[len(runs) // 2]
-            print(f"  where the time goes in the median run ({median_run['dag_run_id']}):")
-            print("\n".join(_breakdown(api, median_run)))
+        latencies = [run["elapsed"] for run in runs]
+        p50 = statistics.median(latencies)
+        verdict = "met" if max(latencies) < TARGET_SECONDS else "MISSED"
+        print(
+            f"  trigger -> finished over {len(latencies)} one-price-book button runs: p50 {p50:.2f} s, "
+            f"p95 {percentile(latencies, 0.95):.2f} s, max {max(latencies):.2f} s "
+            f"(target < {TARGET_SECONDS:.0f} s: {verdict}); no change: {unchanged['elapsed']:.2f} s"
+        )
+        median_run = sorted(runs, key=lambda r: r["elapsed"])[len(runs) // 2]
+        print(f"  where the time goes in the median run ({median_run['dag_run_id']}):")
+        print("\n".join(_breakdown(api, median_run)))
     return 0
 
 

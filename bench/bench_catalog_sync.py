@@ -22,114 +22,28 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import logging
 import math
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import psutil
-import requests
-from logisense_sync.processes import free_port
+
+from bench._sandboxes import Box, PeakRss, running_sandboxes
 
 ENTRIES_PER_PACKAGE = (
     15.3  # measured on the generator: 1,528 Package/Frequency/Currency rows per 100 packages
 )
 DATA_ROUTES = ("/composite/sobjects", "/sobjects/", "/jobs/ingest", "/services/async/")
-
-
-@dataclass
-class Box:
-    url: str
-    ca: Path
-
-    def control(self, method: str, path: str, body: Any = None, timeout: float = 3600) -> Any:
-        response = requests.request(
-            method, f"{self.url}/__sandbox__/{path}", json=body, timeout=timeout, verify=str(self.ca)
-        )
-        response.raise_for_status()
-        return response.json()
-
-
-@contextmanager
-def sandboxes(latency_ms: int) -> Iterator[tuple[Box, Box]]:
-    """Both sandboxes in a child process (``logisense-sync sandbox``), on free ports."""
-    data = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
-    sf_port, ls_port = free_port(), free_port()
-    exe = shutil.which("logisense-sync", path=str(Path(sys.executable).parent)) or "logisense-sync"
-    command = [
-        exe, "sandbox", "--data-dir", str(data), "--seed", "empty", "--latency-ms", str(latency_ms),
-        "--salesforce-port", str(sf_port), "--logisense-port", str(ls_port),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sf, ls = (
-        Box(f"https://127.0.0.1:{sf_port}", data / "ca.pem"),
-        Box(f"https://127.0.0.1:{ls_port}", data / "ca.pem"),
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                err = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"sandbox exited {process.returncode}: {err[-1500:]}")
-            try:
-                if sf.ca.exists():
-                    sf.control("GET", "requests", timeout=2)
-                    ls.control("GET", "requests", timeout=2)
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("sandboxes did not start in 90 s")
-            time.sleep(0.3)
-        os.environ["REQUESTS_CA_BUNDLE"] = str(sf.ca)
-        yield sf, ls
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(data, ignore_errors=True)
-
-
-class PeakRss:
-    """Samples this process's RSS every 20 ms while a block runs."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        gc.collect()
-        self.peak = self.process.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 @dataclass
@@ -189,7 +103,7 @@ def _measure(label: str, sf_box: Box, ls_box: Box, work: Callable[[], Any]) -> t
         seconds = time.perf_counter() - started
     sf_calls = _api_used(probe) - before - 1  # the second /limits call itself
     ls_calls = int(ls_box.control("GET", "requests")["total"])
-    row = Row(label, seconds, sf_calls + ls_calls, rss.peak / 2**20, _writes(sf_box))
+    row = Row(label, seconds, sf_calls + ls_calls, rss.peak["client"] / 2**20, _writes(sf_box))
     row.extra = {"salesforce_calls": sf_calls, "logisense_calls": ls_calls}
     return row, result
 
@@ -337,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     if 1_000_000 not in scales:
         print("  (1,000,000 entries: not run by default; pass --scales 1000,100000,1000000)")
     try:
-        with sandboxes(args.latency_ms) as (sf_box, ls_box):
+        with running_sandboxes(latency_ms=args.latency_ms, prefix="bench-catalog-") as boxes:
+            sf_box, ls_box = boxes.salesforce, boxes.logisense
             button_sync(sf_box, ls_box, work_dir)
             for entries in scales:
                 run_scale(entries, sf_box, ls_box, work_dir, args.rest_sample, args.bulk_sample)

@@ -13,137 +13,17 @@ Run: ``.venv/bin/python -m bench.bench_logisense_extract [--packages 10000]`` (`
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import resource
-import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import psutil
-import requests
 from logisense_sync.clients.logisense import LogiSenseClient
 from logisense_sync.extract.catalog import CATALOG_RESOURCES, read_catalog
-from logisense_sync.processes import free_port
 
-
-@dataclass
-class Sandbox:
-    url: str
-    ca: Path
-    session: requests.Session
-
-    def control(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
-        # verify per request: a session-level verify loses to REQUESTS_CA_BUNDLE in requests.
-        response = self.session.request(
-            method, f"{self.url}/__sandbox__/{path}", json=body, timeout=timeout, verify=str(self.ca)
-        )
-        response.raise_for_status()
-        return response.json()
-
-
-# Fallback when the CLI cannot start (e.g. the Salesforce half is broken): the LogiSense app alone.
-_SERVE_LOGISENSE_ONLY = """
-import sys
-from pathlib import Path
-from logisense_sync.sandbox.common.server import serve_forever
-from logisense_sync.sandbox.common.tls import ensure_tls
-from logisense_sync.sandbox.logisense.app import create_app
-data = Path(sys.argv[1])
-tls = ensure_tls(data)
-(data / "logisense").mkdir(parents=True, exist_ok=True)
-serve_forever([(create_app(data / "logisense"), int(sys.argv[2]))], tls)
-"""
-
-
-def _start(command: list[str], sandbox: Sandbox) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"{command[0]} exited with {process.returncode}: {err[-1500:]}")
-        if sandbox.ca.exists():
-            try:
-                sandbox.control("GET", "requests", timeout=2)
-                return process
-            except requests.RequestException:
-                pass
-        if time.monotonic() > deadline:
-            _stop(process)
-            raise RuntimeError("the sandbox did not start within 60 s")
-        time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@contextmanager
-def running_sandbox() -> Iterator[Sandbox]:
-    """Start ``logisense-sync sandbox`` (or, failing that, the LogiSense app alone) on free ports."""
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-logisense-"))
-    port = free_port()
-    sandbox = Sandbox(f"https://127.0.0.1:{port}", data_dir / "ca.pem", requests.Session())
-    exe = shutil.which("logisense-sync", path=str(Path(sys.executable).parent)) or "logisense-sync"
-    cli = [
-        exe, "sandbox", "--data-dir", str(data_dir), "--seed", "empty",
-        "--logisense-port", str(port), "--salesforce-port", str(free_port()),
-    ]  # fmt: skip
-    try:
-        try:
-            process = _start(cli, sandbox)
-        except (RuntimeError, OSError) as exc:
-            print(
-                f"logisense-sync sandbox did not start ({str(exc)[-300:]!r}); serving the LogiSense app alone"
-            )
-            process = _start([sys.executable, "-c", _SERVE_LOGISENSE_ONLY, str(data_dir), str(port)], sandbox)
-        try:
-            yield sandbox
-        finally:
-            _stop(process)
-    finally:
-        sandbox.session.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-class PeakRss:
-    """Samples this process's RSS every 10 ms while a block runs (ru_maxrss cannot be reset)."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.start = 0
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        gc.collect()
-        self.start = self.peak = self.process.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
+from bench._sandboxes import Box, PeakRss, running_sandboxes
 
 
 @dataclass
@@ -164,14 +44,14 @@ class Measure:
         )
 
 
-def measure(label: str, sandbox: Sandbox, work: Callable[[], int]) -> Measure:
+def measure(label: str, sandbox: Box, work: Callable[[], int]) -> Measure:
     sandbox.control("DELETE", "requests")
     with PeakRss() as rss:
         started = time.perf_counter()
         rows = work()
         seconds = time.perf_counter() - started
     calls = int(sandbox.control("GET", "requests")["total"])
-    return Measure(label, seconds, calls, rows, rss.start / 2**20, rss.peak / 2**20)
+    return Measure(label, seconds, calls, rows, rss.start["client"] / 2**20, rss.peak["client"] / 2**20)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     # ``python -m bench`` calls main() with its own argv in sys.argv: read options only when given here.
     args = parser.parse_args(argv or [])
 
-    with running_sandbox() as sandbox:
+    with running_sandboxes(prefix="bench-logisense-") as boxes:
+        sandbox = boxes.logisense
         started = time.perf_counter()
         seeded = sandbox.control(
             "POST",

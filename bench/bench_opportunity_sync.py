@@ -20,75 +20,20 @@ few minutes; run it alone.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
+from logisense_sync import button
+from logisense_sync.cli import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET
+from logisense_sync.clients.soql import format_soql
+from logisense_sync.demo import AirflowApi
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "opportunity"))
-
-from logisense_sync import button  # noqa: E402
-from logisense_sync.cli import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET  # noqa: E402
-from logisense_sync.clients.soql import format_soql  # noqa: E402
-from logisense_sync.demo import (  # noqa: E402
-    AirflowApi,
-    DemoSettings,
-    _start_airflow,
-    _wait_for_dags,
-    load_secrets,
-)
-from logisense_sync.processes import ProcessSet, free_port  # noqa: E402
+from bench._airflow import embedded_runtime, percentile
 
 DAG_ID = "logisense_opportunity_sync"
-
-
-@dataclass(frozen=True)
-class BenchSettings(DemoSettings):
-    """The demo's layout, under a temporary home instead of ``.demo/``."""
-
-    bench_home: Path = Path(".")
-
-    @property
-    def home(self) -> Path:
-        return self.bench_home
-
-
-def _start_sandboxes(settings: BenchSettings, procs: ProcessSet) -> None:
-    args = [
-        sys.executable, "-m", "logisense_sync.cli", "sandbox", "--data-dir", str(settings.sandbox_dir),
-        "--seed", "empty", "--salesforce-port", str(settings.salesforce_port),
-        "--logisense-port", str(settings.logisense_port),
-    ]  # fmt: skip
-    procs.start("sandbox", args, env=os.environ, log_path=settings.logs / "sandbox.log", cwd=REPO)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        procs.check_alive()
-        if settings.ca.exists():
-            try:
-                for url in (settings.salesforce_url, settings.logisense_url):
-                    requests.get(
-                        f"{url}/__sandbox__/requests", verify=str(settings.ca), timeout=2
-                    ).raise_for_status()
-                return
-            except requests.RequestException:
-                pass
-        time.sleep(0.3)
-    msg = "the sandboxes did not come up"
-    raise RuntimeError(msg)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def _query(sf: button.SalesforceRest, soql: str) -> list[dict[str, Any]]:
@@ -172,66 +117,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queued", type=int, default=500)
     args = parser.parse_args(argv)
 
-    from world import World
+    from tests.opportunity.world import World  # the test catalogue and deal builders
 
-    with tempfile.TemporaryDirectory(prefix="bench-opportunity-") as tmp:
-        settings = BenchSettings(
-            root=REPO,
-            salesforce_port=free_port(),
-            logisense_port=free_port(),
-            airflow_port=free_port(),
-            bench_home=Path(tmp),
+    with embedded_runtime("opportunity", seed="empty") as runtime:
+        settings, api, secrets = runtime.settings, runtime.api, runtime.secrets
+        world = World(settings.salesforce_url, settings.logisense_url)
+        world.build_catalogue()
+        session = requests.Session()
+        sf = button.SalesforceRest.login(
+            settings.salesforce_url, SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, session=session
         )
-        secrets = load_secrets(settings.home)
-        os.environ["REQUESTS_CA_BUNDLE"] = str(settings.ca)
-        with ProcessSet() as procs:
-            t0 = time.monotonic()
-            _start_sandboxes(settings, procs)
-            _start_airflow(settings, secrets, procs)
-            api = AirflowApi(settings.airflow_url, "admin", secrets["admin_password"])
-            _wait_for_dags(api, procs)
-            print(
-                f"opportunity sync bench: sandboxes + airflow standalone up in {time.monotonic() - t0:.1f} s"
-            )
-            world = World(settings.salesforce_url, settings.logisense_url)
-            world.build_catalogue()
-            session = requests.Session()
-            sf = button.SalesforceRest.login(
-                settings.salesforce_url, SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, session=session
-            )
-            airflow = button.AirflowApi(
-                settings.airflow_url, "admin", secrets["admin_password"], requests.Session()
-            )
+        airflow = button.AirflowApi(
+            settings.airflow_url, "admin", secrets["admin_password"], requests.Session()
+        )
 
-            # warm-up click (the first run of a fresh scheduler is slower), not counted
-            measure_clicks(world, sf, airflow, 1)
-            # baseline: trigger -> success of a run with nothing to do (pure Airflow scheduling overhead)
-            baseline: list[float] = []
-            for _ in range(3):
-                started = time.monotonic()
-                run = airflow.trigger(DAG_ID, {"request_ids": [uuid.uuid4().hex[:18]]})
-                _wait_run(api, str(run["dag_run_id"]))
-                baseline.append(time.monotonic() - started)
-            latencies = measure_clicks(world, sf, airflow, args.clicks)
-            p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
-            base = statistics.median(baseline)
-            print(
-                f"  click latency over {args.clicks} clicks: p50 {p50:.2f} s, p95 {p95:.2f} s, "
-                f"max {max(latencies):.2f} s (target p50 < 10 s)"
-            )
-            print(
-                f"  baseline empty run (trigger -> success): median {base:.2f} s; p50 / baseline = {p50 / base:.2f}"
-            )
-            sweep, setup = measure_sweep(world, sf, api, args.queued)
-            print(
-                f"  throughput: {args.queued} queued opportunities in one run: {sweep:.1f} s "
-                f"({args.queued / sweep:.1f} per s; target < 120 s); setup {setup:.1f} s"
-            )
-            ls_calls = requests.get(f"{settings.logisense_url}/__sandbox__/requests", timeout=30).json()[
-                "total"
-            ]
-            print(f"  LogiSense API calls in total: {ls_calls}")
-            world.close()
+        # warm-up click (the first run of a fresh scheduler is slower), not counted
+        measure_clicks(world, sf, airflow, 1)
+        # baseline: trigger -> success of a run with nothing to do (pure Airflow scheduling overhead)
+        baseline: list[float] = []
+        for _ in range(3):
+            started = time.monotonic()
+            run = airflow.trigger(DAG_ID, {"request_ids": [uuid.uuid4().hex[:18]]})
+            _wait_run(api, str(run["dag_run_id"]))
+            baseline.append(time.monotonic() - started)
+        latencies = measure_clicks(world, sf, airflow, args.clicks)
+        p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
+        base = statistics.median(baseline)
+        print(
+            f"  click latency over {args.clicks} clicks: p50 {p50:.2f} s, p95 {p95:.2f} s, "
+            f"max {max(latencies):.2f} s (target p50 < 10 s)"
+        )
+        print(
+            f"  baseline empty run (trigger -> success): median {base:.2f} s; p50 / baseline = {p50 / base:.2f}"
+        )
+        sweep, setup = measure_sweep(world, sf, api, args.queued)
+        print(
+            f"  throughput: {args.queued} queued opportunities in one run: {sweep:.1f} s "
+            f"({args.queued / sweep:.1f} per s; target < 120 s); setup {setup:.1f} s"
+        )
+        ls_calls = requests.get(f"{settings.logisense_url}/__sandbox__/requests", timeout=30).json()["total"]
+        print(f"  LogiSense API calls in total: {ls_calls}")
+        world.close()
     return 0
 
 

@@ -17,108 +17,22 @@ Run: ``.venv/bin/python -m bench.bench_salesforce_sandbox [--products 2500] [--p
 from __future__ import annotations
 
 import argparse
-import gc
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
-import requests
 from logisense_sync.clients.soql import format_soql
-from logisense_sync.processes import free_port
 from simple_salesforce import Salesforce
+
+from bench._sandboxes import PeakRss, running_sandboxes
 
 CURRENCIES = ("USD", "EUR", "GBP", "CAD")
 CONSUMER_KEY, CONSUMER_SECRET = "sandbox-client", "sandbox-secret"
 MB = 1024 * 1024
-
-
-@dataclass
-class Sandbox:
-    url: str
-    port: int
-    ca: Path
-    process: psutil.Process
-
-
-@contextmanager
-def running_sandbox() -> Iterator[Sandbox]:
-    """Start ``logisense-sync sandbox`` on free ports in a temporary data dir; stop it afterwards."""
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-salesforce-"))
-    port = free_port()
-    exe = shutil.which("logisense-sync", path=str(Path(sys.executable).parent)) or "logisense-sync"
-    command = [
-        exe, "sandbox", "--data-dir", str(data_dir), "--seed", "empty",
-        "--salesforce-port", str(port), "--logisense-port", str(free_port()),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ca = data_dir / "ca.pem"
-    url = f"https://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                err = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"logisense-sync sandbox exited with {process.returncode}: {err[-2000:]}")
-            if ca.exists():
-                try:
-                    requests.get(f"{url}/__sandbox__/requests", verify=str(ca), timeout=2).raise_for_status()
-                    break
-                except requests.RequestException:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the sandbox did not start within 60 s")
-            time.sleep(0.2)
-        yield Sandbox(url, port, ca, psutil.Process(process.pid))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-class PeakRss:
-    """Samples the RSS of some processes every 10 ms while a block runs."""
-
-    def __init__(self, **processes: psutil.Process) -> None:
-        self.processes = processes
-        self.peak = dict.fromkeys(processes, 0)
-        self.start = dict.fromkeys(processes, 0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> None:
-        for name, proc in self.processes.items():
-            with suppress(psutil.Error):
-                self.peak[name] = max(self.peak[name], proc.memory_info().rss)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self._sample()
-
-    def __enter__(self) -> PeakRss:
-        gc.collect()
-        for name, proc in self.processes.items():
-            self.start[name] = self.peak[name] = proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
 
 
 @dataclass
@@ -139,8 +53,8 @@ class Figure:
 
 
 @contextmanager
-def measured(phase: str, rows: int, sandbox: Sandbox, figures: list[Figure]) -> Iterator[None]:
-    with PeakRss(sandbox=sandbox.process, client=psutil.Process()) as rss:
+def measured(phase: str, rows: int, sandbox: psutil.Process, figures: list[Figure]) -> Iterator[None]:
+    with PeakRss(sandbox=sandbox, client=psutil.Process()) as rss:
         started = time.perf_counter()
         yield
         elapsed = time.perf_counter() - started
@@ -160,12 +74,12 @@ def _check_jobs(results: list[dict[str, Any]], expected: int, what: str) -> None
 def run(products: int, pricebooks: int, query_rows: int) -> list[Figure]:
     """Run both phases against a fresh sandbox; return the figures."""
     figures: list[Figure] = []
-    with running_sandbox() as sandbox:
-        os.environ["REQUESTS_CA_BUNDLE"] = str(sandbox.ca)
+    with running_sandboxes(prefix="bench-salesforce-") as boxes:
+        sandbox = boxes.process
         sf = Salesforce(
             consumer_key=CONSUMER_KEY,
             consumer_secret=CONSUMER_SECRET,
-            domain=f"127.0.0.1:{sandbox.port}/services/oauth2/token#",
+            domain=f"127.0.0.1:{boxes.salesforce.port}/services/oauth2/token#",
         )
         # -- setup (untimed beyond its own line): products, standard entries, custom price books
         standard = sf.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")["records"][0]["Id"]

@@ -238,7 +238,7 @@ class AirflowApi:
         return body.get("value") if body else None
 
 
-def _start_sandboxes(settings: DemoSettings, procs: ProcessSet) -> None:
+def _start_sandboxes(settings: DemoSettings, procs: ProcessSet, seed: str = "demo") -> None:
     args = [
         sys.executable,
         "-m",
@@ -247,7 +247,7 @@ def _start_sandboxes(settings: DemoSettings, procs: ProcessSet) -> None:
         "--data-dir",
         str(settings.sandbox_dir),
         "--seed",
-        "demo",
+        seed,
         "--salesforce-port",
         str(settings.salesforce_port),
         "--logisense-port",
