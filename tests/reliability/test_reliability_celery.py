@@ -27,7 +27,7 @@ import pytest
 import requests
 from logisense_sync.processes import ProcessSet, free_port
 
-from tests.airflow.test_distributed import _airflow_bin, _clean_env, _wait_healthy
+from tests.airflow.test_distributed import _airflow_bin, _wait_healthy, celery_env
 from tests.airflow.test_distributed import broker as broker  # the fixtures, reused
 from tests.airflow.test_distributed import metadata_db as metadata_db
 from tests.opportunity.world import World
@@ -101,40 +101,16 @@ def cluster(
         k: os.environ[k]
         for k in ("AIRFLOW_CONN_SALESFORCE_DEFAULT", "AIRFLOW_CONN_LOGISENSE_DEFAULT", "REQUESTS_CA_BUNDLE")
     }
-    env = (
-        _clean_env()
-        | passthrough
-        | {
-            "AIRFLOW_CONN_SALESFORCE_DEFAULT": os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"],
-            "AIRFLOW_CONN_LOGISENSE_DEFAULT": os.environ["AIRFLOW_CONN_LOGISENSE_DEFAULT"],
-            "LOGISENSE_SYNC_RUN_DIR": str(tmp_path / "runs"),
-            "LOGISENSE_OPPORTUNITY_CLAIM_SETTLE_SECONDS": "0.2",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the catalogue DAG must not run here
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "ci:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db,
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
-            "AIRFLOW__CELERY__BROKER_URL": broker_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_db}",
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-        }
-    )
+    env = celery_env(
+        home, REPO / "dags", home / "passwords.json", port, metadata_db, broker_url, queue,
+        **passthrough,
+        LOGISENSE_SYNC_RUN_DIR=str(tmp_path / "runs"),
+        LOGISENSE_OPPORTUNITY_CLAIM_SETTLE_SECONDS="0.2",
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",  # the catalogue DAG must not run here
+        AIRFLOW__CELERY__WORKER_CONCURRENCY="2",
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="10",
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="2",
+    )  # fmt: skip
     airflow = _airflow_bin()
     logs = tmp_path / "logs"
     worker_args = [airflow, "celery", "worker", "--queues", queue, "--skip-serve-logs", "--without-gossip"]
