@@ -10,7 +10,16 @@ The sandbox runs in a subprocess (``logisense-sync sandbox`` on free ports, a te
 is unmodified simple-salesforce in this process. Printed per phase: wall time, rows/s, and the peak RSS of the
 sandbox process and of this (the client) process, sampled every 10 ms with psutil.
 
+With ``--lines N`` it runs the catalogue-scale load instead: N ``Product_Service__c`` charge lines (about 61
+per product, 4 price books, 4 currencies, like the 1,000,000-entry catalogue's 8,000,000 lines) upserted through
+Bulk API 2.0 with our client (``SalesforceClient.upsert(object, 'LogiSense_Id__c', frame)``, relationship
+columns ``Product__r.LogiSense_Id__c`` and ``Pricebook__r.LogiSense_Id__c``), once creating and once updating
+every line, then read back whole through one Bulk API 2.0 query job (``maxRecords=1000000`` pages, as the
+client's ``query_frame`` does; the pages are streamed and counted, not parsed). It also prints the sandbox's
+RSS per stored record.
+
 Run: ``.venv/bin/python -m bench.bench_salesforce_sandbox [--products 2500] [--pricebooks 10]``
+or ``.venv/bin/python -m bench.bench_salesforce_sandbox --lines 2000000``
 (``make bench`` runs it too; it is never part of the test suite).
 """
 
@@ -172,13 +181,166 @@ def run(products: int, pricebooks: int, query_rows: int) -> list[Figure]:
     return figures
 
 
+LINES_PER_PRODUCT = 61
+LINE_BOOKS = 4
+LINE_CHUNK = 500_000
+LINE_COLUMNS = (
+    "Id, LogiSense_Id__c, Service_Name__c, Charge_Type__c, Service_Status__c, Amount__c, Default_Quantity__c,"
+    " Minimum_Quantity__c, Maximum_Quantity__c, CurrencyIsoCode, Product__r.LogiSense_Id__c,"
+    " Pricebook__r.LogiSense_Id__c"
+)
+
+
+def _line_frame(start: int, stop: int, products: int, *, create: bool) -> Any:
+    """Charge lines ``start``..``stop``: one per (product, book, currency, service slot)."""
+    import numpy as np
+    import pandas as pd
+
+    n = np.arange(start, stop)
+    per_product = LINE_BOOKS * len(CURRENCIES)
+    slots = max(1, LINES_PER_PRODUCT // per_product + 1)
+    slot = n % slots
+    rest = n // slots
+    cur = rest % len(CURRENCIES)
+    rest //= len(CURRENCIES)
+    book = rest % LINE_BOOKS
+    product = (rest // LINE_BOOKS) % products
+    currency = np.array(CURRENCIES)[cur]
+    charge = np.array(["Recurring", "One-Time", "Usage"])[slot % 3]
+    key = pd.Series(
+        [
+            f"psl:BB-{b}:PF-{p}:{c}:{s}:R{i}"
+            for b, p, c, s, i in zip(book, product, currency, slot, n, strict=True)
+        ]
+    )
+    amount = (n % 997 + (0.5 if create else 0.25)).astype(str)
+    frame = pd.DataFrame(
+        {
+            "LogiSense_Id__c": key,
+            "Service_Name__c": [f"Service {s % 40}" for s in slot],
+            "Charge_Type__c": charge,
+            "Service_Status__c": "Active",
+            "Amount__c": amount,
+            "Default_Quantity__c": "1.0",
+            "Minimum_Quantity__c": "0.0",
+            "Maximum_Quantity__c": "10.0",
+        }
+    )
+    if create:
+        frame["Product__r.LogiSense_Id__c"] = [f"PF-{p}" for p in product]
+        frame["Pricebook__r.LogiSense_Id__c"] = [f"BB-{b}" for b in book]
+        frame["CurrencyIsoCode"] = currency
+    return frame
+
+
+def run_lines(lines: int, *, query: bool = True) -> list[Figure]:
+    """The catalogue-scale load: ``lines`` Product_Service__c rows created, updated and read back."""
+    import math
+
+    import requests
+    from logisense_sync.clients.salesforce import SalesforceClient
+
+    figures: list[Figure] = []
+    products = max(1, math.ceil(lines / LINES_PER_PRODUCT))
+    with running_sandboxes(prefix="bench-salesforce-") as boxes:
+        sandbox = boxes.process
+        base_rss = sandbox.memory_info().rss
+        sf = Salesforce(
+            consumer_key=CONSUMER_KEY,
+            consumer_secret=CONSUMER_SECRET,
+            domain=f"127.0.0.1:{boxes.salesforce.port}/services/oauth2/token#",
+        )
+        client = SalesforceClient(sf)
+        for b in range(LINE_BOOKS):
+            sf.Pricebook2.create({"Name": f"Bench book {b}", "IsActive": True, "LogiSense_Id__c": f"BB-{b}"})
+        product_rows = [
+            {
+                "Name": f"Bench plan {i:06d}",
+                "ProductCode": f"B{i:06d}",
+                "IsActive": "true",
+                "LogiSense_Id__c": f"PF-{i}",
+            }
+            for i in range(products)
+        ]
+        with measured("setup: Product2 bulk2 upsert", products, sandbox, figures):
+            _check_jobs(
+                sf.bulk2.Product2.upsert(records=product_rows, external_id_field="LogiSense_Id__c", wait=0.2),
+                products,
+                "Product2 upsert",
+            )
+        del product_rows
+        for label, create in (("create", True), ("update", False)):
+            with measured(f"Product_Service__c bulk2 upsert {label}", lines, sandbox, figures):
+                for start in range(0, lines, LINE_CHUNK):
+                    frame = _line_frame(start, min(lines, start + LINE_CHUNK), products, create=create)
+                    results = client.upsert("Product_Service__c", "LogiSense_Id__c", frame)
+                    bad = results.loc[~results["success"].astype(bool)]
+                    if len(bad):
+                        msg = f"{label}: {len(bad)} failed, e.g. {bad.head(3).to_dict('records')}"
+                        raise RuntimeError(msg)
+                    del frame, results
+        stored = lines + products + LINE_BOOKS
+        rss = sandbox.memory_info().rss
+        print(
+            f"sandbox RSS {rss / MB:,.0f} MB after {stored:,} records"
+            f" ({(rss - base_rss) / stored:,.0f} bytes per record over the empty sandbox's {base_rss / MB:,.0f} MB)",
+            flush=True,
+        )
+        if query:
+            session = requests.Session()
+            session.headers.update({"Authorization": f"Bearer {sf.session_id}"})
+            jobs = f"https://127.0.0.1:{boxes.salesforce.port}/services/data/v59.0/jobs/query"
+            soql = f"SELECT {LINE_COLUMNS} FROM Product_Service__c WHERE LogiSense_Id__c != null"
+            count = 0
+            with measured("Bulk 2.0 query job, every line", lines, sandbox, figures):
+                job = session.post(jobs, json={"operation": "query", "query": soql}, timeout=3600)
+                job.raise_for_status()
+                job_id = job.json()["id"]
+                while session.get(f"{jobs}/{job_id}", timeout=600).json()["state"] != "JobComplete":
+                    time.sleep(0.2)
+                locator: str | None = None
+                while True:
+                    params: dict[str, Any] = {"maxRecords": 1_000_000}
+                    if locator:
+                        params["locator"] = locator
+                    with session.get(
+                        f"{jobs}/{job_id}/results", params=params, stream=True, timeout=3600
+                    ) as r:
+                        r.raise_for_status()
+                        for _ in r.iter_content(1 << 20):
+                            pass
+                        count += int(r.headers["Sforce-NumberOfRecords"])
+                        locator = r.headers.get("Sforce-Locator")
+                    if not locator or locator == "null":
+                        break
+            if count != lines:
+                msg = f"query returned {count} rows, expected {lines}"
+                raise RuntimeError(msg)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--products", type=int, default=2500)
     parser.add_argument("--pricebooks", type=int, default=10)
     parser.add_argument("--query-rows", type=int, default=50_000)
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=0,
+        help="run the catalogue-scale load instead: N Product_Service__c lines created, updated, queried",
+    )
+    parser.add_argument("--no-query", action="store_true", help="with --lines: skip the query phase")
     args = parser.parse_args(argv if argv is not None else [])
+    if args.lines:
+        print(
+            f"Salesforce sandbox: {args.lines:,} Product_Service__c lines, Bulk 2.0 upsert create + update,"
+            " Bulk 2.0 query (peak RSS sampled every 10 ms)",
+            flush=True,
+        )
+        run_lines(args.lines, query=not args.no_query)
+        return
     upsert_rows = args.pricebooks * args.products * len(CURRENCIES)
     print(
         f"Salesforce sandbox: {upsert_rows:,}-row PricebookEntry upsert,"
