@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from logisense_sync.clients.logisense import LogiSenseClient
-from logisense_sync.extract.catalog import CATALOG_RESOURCES, UnknownPriceBook, read_catalog
+from logisense_sync.extract.catalog import (
+    CATALOG_RESOURCES,
+    CatalogFrames,
+    UnknownPriceBook,
+    read_catalog,
+    write_catalog,
+)
 
 
 def _search_calls(sandbox: Any) -> int:
@@ -95,6 +102,27 @@ def test_small_pages_give_the_same_frames_as_large_ones(
     assert _search_calls(logisense_sandbox) >= len(CATALOG_RESOURCES) + 3  # several resources span pages
     for name, frame in big.frames().items():
         pd.testing.assert_frame_equal(small.frames()[name], frame, obj=name)
+
+
+@pytest.mark.parametrize("narrowed", [False, True], ids=["whole catalogue", "one price book"])
+def test_the_catalogue_streamed_to_parquet_page_by_page_reads_back_as_the_frames_read_in_memory(
+    logisense_sandbox: Any, ls_client: LogiSenseClient, tmp_path: Path, narrowed: bool
+) -> None:
+    logisense_sandbox.seed("generated", packages=4, seed=7)
+    books = (
+        [b["identity"] for b in ls_client.search("PriceBook") if not b["isStandard"]][:1]
+        if narrowed
+        else None
+    )
+    in_memory = read_catalog(ls_client, books, page_size=97)
+
+    rows = write_catalog(ls_client, tmp_path, books, page_size=97)
+
+    streamed = CatalogFrames.read_parquet(tmp_path)
+    assert rows == in_memory.row_counts()
+    assert streamed.price_book_ids == in_memory.price_book_ids
+    for name, frame in in_memory.frames().items():
+        pd.testing.assert_frame_equal(streamed.frames()[name], frame, obj=name)
 
 
 def test_count_reads_only_the_total(logisense_sandbox: Any, ls_client: LogiSenseClient) -> None:

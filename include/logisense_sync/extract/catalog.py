@@ -35,11 +35,12 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
 import pandas as pd
 
 from logisense_sync.clients.logisense import MAX_PAGE_SIZE, Filters, LogiSenseClient
@@ -52,6 +53,7 @@ __all__ = [
     "UnknownPriceBook",
     "frame_from_pages",
     "read_catalog",
+    "write_catalog",
 ]
 
 logger = logging.getLogger(__name__)
@@ -356,7 +358,10 @@ class CatalogFrames:
         for spec in CATALOG_RESOURCES:
             frame = pd.read_parquet(path / f"{spec.attr}.parquet")
             if "extensions" in frame.columns:
-                frame["extensions"] = frame["extensions"].map(json.loads)
+                if frame["extensions"].isna().all():  # streamed by write_catalog: nobody has custom fields
+                    frame = frame.drop(columns="extensions")
+                else:
+                    frame["extensions"] = frame["extensions"].map(lambda v: json.loads(v) if v else {})
             loaded[spec.attr] = frame
         meta = json.loads((path / "_meta.json").read_text()) if (path / "_meta.json").exists() else {}
         books = meta.get("price_book_ids")
@@ -393,22 +398,16 @@ def empty_frame(spec: ResourceSpec) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=_column_dtype(c) or "str") for c in spec.columns})
 
 
-def frame_from_pages(pages: Iterable[list[dict[str, Any]]], spec: ResourceSpec) -> pd.DataFrame:
-    """Build one typed frame from Search pages, converting each page as it arrives.
+def _page_frames(pages: Iterable[list[dict[str, Any]]]) -> Iterator[pd.DataFrame]:
+    """One typed frame per non-empty page, converted as the page arrives."""
+    for page in pages:
+        if page:
+            yield _typed(pd.DataFrame.from_records(page))
 
-    Args:
-        pages: raw page item lists (from :meth:`LogiSenseClient.search_pages`).
-        spec: the resource (for column order and the empty case).
 
-    Returns:
-        One row per object, columns = DTO property names, dtypes as the module docstring says.
-    """
-    parts = [_typed(pd.DataFrame.from_records(page)) for page in pages if page]
-    if not parts:
-        return empty_frame(spec)
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    del parts
-    if "extensions" in frame.columns and not frame["extensions"].astype(bool).any():
+def _finish(frame: pd.DataFrame, spec: ResourceSpec, *, drop_empty_extensions: bool = True) -> pd.DataFrame:
+    """Give a frame of typed rows the resource's full column set, order and text dtypes."""
+    if drop_empty_extensions and "extensions" in frame.columns and not frame["extensions"].astype(bool).any():
         frame = frame.drop(columns="extensions")
     # A text column that happens to be all null (e.g. accountPricePlanName) is still text: same dtype every run.
     untyped = [
@@ -424,6 +423,28 @@ def frame_from_pages(pages: Iterable[list[dict[str, Any]]], spec: ResourceSpec) 
             frame[column] = pd.Series(None, index=frame.index, dtype=_column_dtype(column) or "str")
     order = [*spec.columns, *extra]
     return frame if order == list(frame.columns) else frame[order]
+
+
+def frame_from_pages(pages: Iterable[list[dict[str, Any]]], spec: ResourceSpec) -> pd.DataFrame:
+    """Build one typed frame from Search pages, converting each page as it arrives.
+
+    Args:
+        pages: raw page item lists (from :meth:`LogiSenseClient.search_pages`).
+        spec: the resource (for column order and the empty case).
+
+    Returns:
+        One row per object, columns = DTO property names, dtypes as the module docstring says.
+    """
+    return _collect(_page_frames(pages), spec)
+
+
+def _collect(parts: Iterable[pd.DataFrame], spec: ResourceSpec) -> pd.DataFrame:
+    frames = list(parts)
+    if not frames:
+        return empty_frame(spec)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    del frames
+    return _finish(frame, spec)
 
 
 _DONE: Final = object()
@@ -476,27 +497,17 @@ def prefetched(pages: Iterator[list[dict[str, Any]]], depth: int = 1) -> Iterato
         worker.join()
 
 
-def _read(
-    client: LogiSenseClient,
-    attr: str,
-    filters: Filters | None = None,
-    page_size: int = MAX_PAGE_SIZE,
-    prefetch: bool = True,
-) -> pd.DataFrame:
-    spec = _SPECS[attr]
-    started = time.monotonic()
-    pages = client.search_pages(spec.route, filters, page_size=page_size)
-    frame = frame_from_pages(prefetched(pages) if prefetch else pages, spec)
-    logger.info("LogiSense %s: %d rows in %.2f s", spec.route, len(frame), time.monotonic() - started)
-    return frame
+def _pages(
+    client: LogiSenseClient, attr: str, filters: Filters | None, page_size: int, prefetch: bool
+) -> Iterator[pd.DataFrame]:
+    pages = client.search_pages(_SPECS[attr].route, filters, page_size=page_size)
+    return _page_frames(prefetched(pages) if prefetch else pages)
 
 
-def _read_in(
+def _pages_in(
     client: LogiSenseClient, attr: str, column: str, ids: Sequence[int], page_size: int, prefetch: bool
-) -> pd.DataFrame:
+) -> Iterator[pd.DataFrame]:
     spec = _SPECS[attr]
-    if not ids:
-        return empty_frame(spec)
 
     def pages() -> Iterator[list[dict[str, Any]]]:
         for start in range(0, len(ids), IN_CHUNK):
@@ -504,27 +515,28 @@ def _read_in(
             filters = [{"name": column, "operator": "in", "value": chunk}]
             yield from client.search_pages(spec.route, filters, page_size=page_size)
 
-    started = time.monotonic()
-    frame = frame_from_pages(prefetched(pages()) if prefetch else pages(), spec)
-    logger.info(
-        "LogiSense %s (%d %s): %d rows in %.2f s",
-        spec.route, len(ids), column, len(frame), time.monotonic() - started,
-    )  # fmt: skip
-    return frame
+    return _page_frames(prefetched(pages()) if prefetch else pages())
 
 
-def _read_children(
+def _kept(parts: Iterable[pd.DataFrame], column: str, ids: np.ndarray) -> Iterator[pd.DataFrame]:
+    """Keep the rows whose ``column`` is one of ``ids``, page by page (vectorised)."""
+    for part in parts:
+        keep = part[column].isin(ids)
+        yield part if bool(keep.all()) else part[keep].reset_index(drop=True)
+
+
+def _children_pages(
     client: LogiSenseClient,
     attr: str,
-    plan_ids: Sequence[int],
+    plan_ids: np.ndarray,
     page_size: int,
     prefetch: bool,
     strategy: Literal["auto", "in", "filter"],
-) -> pd.DataFrame:
+) -> Iterator[pd.DataFrame]:
     """Read the recurring/one-time rows of the selected price plans with the fewest calls."""
     spec = _SPECS[attr]
-    if not plan_ids:
-        return empty_frame(spec)
+    if not len(plan_ids):
+        return iter(())
     if strategy == "auto":
         total_rows = client.count(spec.route)
         total_plans = max(client.count(_SPECS["price_plans"].route), 1)
@@ -538,10 +550,86 @@ def _read_children(
             spec.route, len(plan_ids), total_plans, in_calls, filter_calls, strategy,
         )  # fmt: skip
     if strategy == "in":
-        return _read_in(client, attr, "packageServicePricePlanId", plan_ids, page_size, prefetch)
-    rows = _read(client, attr, None, page_size, prefetch)
-    keep = rows["packageServicePricePlanId"].isin(plan_ids)
-    return rows if bool(keep.all()) else rows[keep].reset_index(drop=True)
+        return _pages_in(client, attr, "packageServicePricePlanId", plan_ids.tolist(), page_size, prefetch)
+    return _kept(_pages(client, attr, None, page_size, prefetch), "packageServicePricePlanId", plan_ids)
+
+
+#: Receives one resource's typed pages and keeps them (in memory or on disk); returns the rows it keeps in
+#: memory, at least their ``identity`` column.
+Sink = Callable[[str, Iterator[pd.DataFrame]], pd.DataFrame]
+
+
+def _extract(
+    client: LogiSenseClient,
+    sink: Sink,
+    price_book_ids: Sequence[int] | None,
+    *,
+    include_standard: bool,
+    page_size: int,
+    prefetch: bool,
+    narrow_children: Literal["auto", "in", "filter"],
+) -> tuple[int, ...] | None:
+    """Read every catalogue resource into ``sink``, in dependency order; return the selected books."""
+
+    def read(attr: str, filters: Filters | None = None) -> pd.DataFrame:
+        return sink(attr, _pages(client, attr, filters, page_size, prefetch))
+
+    for attr in (
+        "currencies",
+        "frequency_types",
+        "service_status_types",
+        "service_status_transitions",
+        "usage_classes",
+        "usage_units",
+    ):
+        read(attr)
+
+    selected: tuple[int, ...] | None = None
+    books = _collect(_pages(client, "price_books", None, page_size, prefetch), _SPECS["price_books"])
+    if price_book_ids:
+        wanted = {int(i) for i in price_book_ids}
+        unknown = sorted(wanted - set(books["identity"].dropna().astype(int)))
+        if unknown:
+            msg = (
+                f"LogiSense price book(s) {unknown} do not exist; known: {sorted(books['identity'].tolist())}"
+            )
+            raise UnknownPriceBook(msg)
+        if include_standard:
+            wanted |= set(books.loc[books["isStandard"].fillna(False).astype(bool), "identity"].astype(int))
+        selected = tuple(sorted(wanted))
+        books = books[books["identity"].isin(selected)].reset_index(drop=True)
+    sink("price_books", iter([books]))
+
+    for attr in ("packages", "package_currencies", "package_frequencies", "services", "package_services"):
+        read(attr)
+    for attr in ("usage_rate_plans", "usage_rate_groups", "usage_rates"):
+        read(attr)
+
+    if selected is None:
+        read("frequency_currencies")
+        plan_filter: Filters = [{"name": "accountPricePlanId", "operator": "isNull", "value": None}]
+        plan_ids = read("price_plans", plan_filter)["identity"].to_numpy(dtype="int64", na_value=-1)
+        for attr in ("recurring_prices", "one_time_prices"):
+            # Account override plans' rows are not catalogue: keep the catalogue plans' rows (vectorised).
+            pages = _kept(
+                _pages(client, attr, None, page_size, prefetch), "packageServicePricePlanId", plan_ids
+            )
+            sink(attr, pages)
+    else:
+        in_books: Filters = [{"name": "priceBookId", "operator": "in", "value": list(selected)}]
+        read("frequency_currencies", in_books)
+        plan_ids = read("price_plans", in_books)["identity"].to_numpy(dtype="int64", na_value=-1)
+        for attr in ("recurring_prices", "one_time_prices"):
+            sink(attr, _children_pages(client, attr, plan_ids, page_size, prefetch, narrow_children))
+    return selected
+
+
+def _logged(attr: str, parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    started, rows = time.monotonic(), 0
+    for part in parts:
+        rows += len(part)
+        yield part
+    logger.info("LogiSense %s: %d rows in %.2f s", _SPECS[attr].route, rows, time.monotonic() - started)
 
 
 def read_catalog(
@@ -577,63 +665,122 @@ def read_catalog(
     """
     started = time.monotonic()
     calls_before = client.request_count
+    frames: dict[str, pd.DataFrame] = {}
 
-    def read(attr: str, filters: Filters | None = None) -> pd.DataFrame:
-        return _read(client, attr, filters, page_size, prefetch)
+    def keep(attr: str, parts: Iterator[pd.DataFrame]) -> pd.DataFrame:
+        frames[attr] = _collect(_logged(attr, parts), _SPECS[attr])
+        return frames[attr]
 
-    frames: dict[str, Any] = {}
-    for attr in (
-        "currencies",
-        "price_books",
-        "frequency_types",
-        "service_status_types",
-        "service_status_transitions",
-        "usage_classes",
-        "usage_units",
-    ):
-        frames[attr] = read(attr)
-
-    selected: tuple[int, ...] | None = None
-    books = frames["price_books"]
-    if price_book_ids:
-        wanted = {int(i) for i in price_book_ids}
-        unknown = sorted(wanted - set(books["identity"].dropna().astype(int)))
-        if unknown:
-            msg = (
-                f"LogiSense price book(s) {unknown} do not exist; known: {sorted(books['identity'].tolist())}"
-            )
-            raise UnknownPriceBook(msg)
-        if include_standard:
-            wanted |= set(books.loc[books["isStandard"].fillna(False).astype(bool), "identity"].astype(int))
-        selected = tuple(sorted(wanted))
-        frames["price_books"] = books[books["identity"].isin(selected)].reset_index(drop=True)
-
-    for attr in ("packages", "package_currencies", "package_frequencies", "services", "package_services"):
-        frames[attr] = read(attr)
-    for attr in ("usage_rate_plans", "usage_rate_groups", "usage_rates"):
-        frames[attr] = read(attr)
-
-    if selected is None:
-        frames["frequency_currencies"] = read("frequency_currencies")
-        plan_filter: Filters = [{"name": "accountPricePlanId", "operator": "isNull", "value": None}]
-        frames["price_plans"] = read("price_plans", plan_filter)
-        plan_ids = frames["price_plans"]["identity"]
-        for attr in ("recurring_prices", "one_time_prices"):
-            rows = read(attr)
-            # Account override plans' rows are not catalogue: keep the catalogue plans' rows (vectorised).
-            keep = rows["packageServicePricePlanId"].isin(plan_ids)
-            frames[attr] = rows if bool(keep.all()) else rows[keep].reset_index(drop=True)
-    else:
-        in_books: Filters = [{"name": "priceBookId", "operator": "in", "value": list(selected)}]
-        frames["frequency_currencies"] = read("frequency_currencies", in_books)
-        frames["price_plans"] = read("price_plans", in_books)
-        ids = frames["price_plans"]["identity"].astype("int64").tolist()
-        for attr in ("recurring_prices", "one_time_prices"):
-            frames[attr] = _read_children(client, attr, ids, page_size, prefetch, narrow_children)
-
+    selected = _extract(
+        client, keep, price_book_ids, include_standard=include_standard, page_size=page_size,
+        prefetch=prefetch, narrow_children=narrow_children,
+    )  # fmt: skip
     catalog = CatalogFrames(**frames, price_book_ids=selected)
     logger.info(
         "LogiSense catalogue read in %.1f s with %d API calls: %s",
         time.monotonic() - started, client.request_count - calls_before, catalog.row_counts(),
     )  # fmt: skip
     return catalog
+
+
+class _ParquetSink:
+    """Writes each resource's pages to ``<directory>/<attr>.parquet`` as they arrive (one page in memory).
+
+    The first page fixes the file's schema; later pages are conformed to it (a column a page lacks is null;
+    one the first page lacked is dropped, with a warning). ``extensions`` is stored as JSON text, null when a
+    row has none, so every page has the same columns.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.rows: dict[str, int] = {}
+
+    def __call__(self, attr: str, parts: Iterator[pd.DataFrame]) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        spec = _SPECS[attr]
+        path = self.directory / f"{attr}.parquet"
+        tmp = path.with_suffix(".tmp")
+        writer: pq.ParquetWriter | None = None
+        identities: list[np.ndarray] = []
+        rows = 0
+        try:
+            for part in _logged(attr, parts):
+                frame = _finish(part, spec, drop_empty_extensions=False)
+                if "extensions" in frame.columns:
+                    frame["extensions"] = _extensions_json(frame["extensions"])
+                if writer is None:
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                else:
+                    table = pa.Table.from_pandas(
+                        _conform(frame, writer.schema.names, attr), schema=writer.schema, preserve_index=False
+                    )
+                writer.write_table(table)
+                identities.append(frame["identity"].to_numpy(dtype="int64", na_value=-1))
+                rows += len(frame)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            empty_frame(spec).to_parquet(tmp, index=False)
+        tmp.replace(path)
+        self.rows[attr] = rows
+        ids = np.concatenate(identities) if identities else np.array([], dtype="int64")
+        return pd.DataFrame({"identity": ids})
+
+
+def _extensions_json(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: json.dumps(v) if v else None).astype("str")
+
+
+def _conform(frame: pd.DataFrame, names: Sequence[str], attr: str) -> pd.DataFrame:
+    extra = [c for c in frame.columns if c not in names]
+    if extra:
+        logger.warning("LogiSense %s: columns %s appeared after the first page; not kept", attr, extra)
+    missing = {c: None for c in names if c not in frame.columns}
+    return (frame.assign(**missing) if missing else frame)[list(names)]
+
+
+def write_catalog(
+    client: LogiSenseClient,
+    directory: Path | str,
+    price_book_ids: Sequence[int] | None = None,
+    *,
+    include_standard: bool = True,
+    page_size: int = MAX_PAGE_SIZE,
+    prefetch: bool = True,
+    narrow_children: Literal["auto", "in", "filter"] = "auto",
+) -> dict[str, int]:
+    """Stream the catalogue to parquet, page by page: what :func:`read_catalog` reads, in the files
+    :meth:`CatalogFrames.to_parquet` writes, without holding any large frame (millions of price rows).
+
+    Args:
+        client: a LogiSense client.
+        directory: created if missing.
+        price_book_ids: as for :func:`read_catalog`.
+        include_standard: as for :func:`read_catalog`.
+        page_size: as for :func:`read_catalog`.
+        prefetch: as for :func:`read_catalog`.
+        narrow_children: as for :func:`read_catalog`.
+
+    Returns:
+        Rows written per frame.
+    """
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    calls_before = client.request_count
+    sink = _ParquetSink(path)
+    selected = _extract(
+        client, sink, price_book_ids, include_standard=include_standard, page_size=page_size,
+        prefetch=prefetch, narrow_children=narrow_children,
+    )  # fmt: skip
+    books = list(selected) if selected is not None else None
+    (path / "_meta.json").write_text(json.dumps({"price_book_ids": books}))
+    logger.info(
+        "LogiSense catalogue written in %.1f s with %d API calls: %s",
+        time.monotonic() - started, client.request_count - calls_before, sink.rows,
+    )  # fmt: skip
+    return sink.rows
