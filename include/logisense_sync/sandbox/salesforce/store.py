@@ -1,9 +1,14 @@
 """Records of the org: in memory for speed, written through to SQLite under the data dir in batches.
 
 Records are plain dicts keyed by field API name with JSON-native values (str/bool/float/int/None; dates
-`YYYY-MM-DD`, datetimes `2024-01-31T10:00:00.000+0000`); every field of the sObject is present. A record
-dict is never mutated after it is stored (writes replace it), so readers may keep references while
-writers run. Writes happen inside `transaction()`; `savepoint()` scopes per-record rollback.
+`YYYY-MM-DD`, datetimes `2024-01-31T10:00:00.000+0000`); every field of the sObject is present. `get` and
+`scan` hand out fresh dicts, so callers may keep or change them; writes go through `put`.
+
+Inside, a record is kept compact (tens of millions must fit in a few GB): one `StoredRow` per record, a
+tuple of its values in the sObject's field order, and repeated values (currency codes, picklist values,
+user ids, timestamps, prices) are shared between records through a bounded per-field intern table. A
+`StoredRow` reads like a dict for the SOQL engine (`row.get("Name")`) without becoming one.
+Writes happen inside `transaction()`; `savepoint()` scopes per-record rollback.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from logisense_sync.sandbox.salesforce import ids
 from logisense_sync.sandbox.salesforce.schema import Field, Schema, SObject
@@ -35,6 +40,86 @@ except ImportError:  # pragma: no cover - fallback when msgspec is absent
 
 Record = dict[str, Any]
 _MISSING = object()
+#: Distinct values shared per field at most; values past that are stored as they come (unique-ish fields).
+INTERN_LIMIT = 65_536
+#: Field types whose values are never shared (ids and long text are unique per record).
+_NO_INTERN_TYPES = frozenset({"id", "textarea"})
+
+
+class StoredRow(tuple):  # type: ignore[type-arg]
+    """One stored record: its values in the table's field order (a subclass per sObject knows the names)."""
+
+    __slots__ = ()
+    _pos: ClassVar[dict[str, int]] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of field `key` (exact API name), or `default`."""
+        i = self._pos.get(key)
+        if i is None or i >= len(self):
+            return default
+        return tuple.__getitem__(self, i)
+
+
+class Table:
+    """The records of one sObject type: id -> StoredRow, plus the field layout and the intern tables."""
+
+    def __init__(self, so: SObject) -> None:
+        self.name = so.name
+        self.names: list[str] = []
+        self.pos: dict[str, int] = {}
+        self.row_type: type[StoredRow] = type(
+            f"{so.name}Row", (StoredRow,), {"__slots__": (), "_pos": self.pos}
+        )
+        self.rows: dict[str, StoredRow] = {}
+        self.interns: list[dict[Any, Any] | None] = []
+        self.fields = so.fields
+        for name in so.fields:
+            self._add_name(name)
+        self.deleted_pos = self.pos.get("IsDeleted")
+
+    def _add_name(self, name: str) -> int:
+        f = self.fields.get(name)
+        shared = f is not None and f.type not in _NO_INTERN_TYPES and not (f.external_id or f.unique)
+        self.pos[name] = len(self.names)
+        self.names.append(name)
+        self.interns.append({} if shared else None)
+        return self.pos[name]
+
+    def pack(self, record: Record) -> StoredRow:
+        """The compact form of a record dict (values shared through the intern tables)."""
+        pos = self.pos
+        if len(record) != len(pos) or any(k not in pos for k in record):
+            for k in record:
+                if k not in pos:
+                    self._add_name(k)
+        values: list[Any] = [None] * len(self.names)
+        interns = self.interns
+        for k, v in record.items():
+            i = pos[k]
+            table = interns[i]
+            if table is not None and v is not None and v is not True and v is not False:
+                shared = table.get(v)
+                if shared is None:
+                    if len(table) < INTERN_LIMIT:
+                        table[v] = v
+                elif type(shared) is type(v):
+                    v = shared
+            values[i] = v
+        return self.row_type(values)
+
+    def unpack(self, row: StoredRow) -> Record:
+        """A fresh record dict of a stored row (every field present)."""
+        if len(row) == len(self.names):
+            return dict(zip(self.names, row, strict=True))
+        rec = dict(zip(self.names, row, strict=False))
+        for name in self.names[len(row) :]:
+            rec[name] = None
+        return rec
+
+    def is_deleted(self, row: StoredRow) -> bool:
+        """Whether the row is in the recycle bin."""
+        i = self.deleted_pos
+        return i is not None and i < len(row) and bool(tuple.__getitem__(row, i))
 
 
 _last_stamp: tuple[int, str] = (-1, "")
@@ -67,7 +152,7 @@ class Store:
     def __init__(self, schema: Schema, db_path: Path | None = None) -> None:
         self.schema = schema
         self.lock = threading.RLock()
-        self._records: dict[str, dict[str, Record]] = {so.name: {} for so in schema.sobjects()}
+        self._tables: dict[str, Table] = {so.name: Table(so) for so in schema.sobjects()}
         # (sobject, field) -> key -> id or set of ids (non-deleted records only)
         self._ext: dict[tuple[str, str], dict[Any, str | set[str]]] = {}
         self._ext_fields: dict[str, list[Field]] = {}
@@ -91,7 +176,7 @@ class Store:
                 self._children[(so.name, f.name)] = {}
         self.counter = 0
         self.meta: dict[str, Any] = {}
-        self._undo: list[tuple[str, str, Record | None]] | None = None
+        self._undo: list[tuple[str, str, StoredRow | None]] | None = None
         self._depth = 0
         self._db: sqlite3.Connection | None = None
         if db_path is not None:
@@ -105,37 +190,76 @@ class Store:
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self._load()
 
+    def _table(self, so: SObject | str) -> Table:
+        name = so if isinstance(so, str) else so.name
+        table = self._tables.get(name)
+        if table is None:  # an sObject added to the schema after the store was made
+            so_obj = self.schema.sobject(name) if isinstance(so, str) else so
+            assert so_obj is not None
+            table = self._tables[name] = Table(so_obj)
+        return table
+
     # ------------------------------------------------------------------ reading
 
     def sobject_of(self, record_id: str) -> SObject | None:
         """The sObject type of an id (by key prefix)."""
         return self.schema.by_prefix(record_id[:3]) if record_id else None
 
-    def get(self, record_id: str, *, include_deleted: bool = False) -> Record | None:
-        """The record with this id (15 or 18 characters), or None (also for deleted records by default)."""
+    def _find(self, record_id: str, include_deleted: bool) -> tuple[Table, StoredRow] | None:
         canonical = ids.normalize(record_id)
         if canonical is None:
             return None
         so = self.schema.by_prefix(canonical[:3])
+        table = self._tables.get(so.name) if so is not None else None
+        if table is None:
+            return None
+        row = table.rows.get(canonical)
+        if row is None or (not include_deleted and table.is_deleted(row)):
+            return None
+        return table, row
+
+    def get_row(self, record_id: str, *, include_deleted: bool = False) -> StoredRow | None:
+        """The stored row with this id (15 or 18 characters), or None; `row.get(field)` reads a value."""
+        found = self._find(record_id, include_deleted)
+        return None if found is None else found[1]
+
+    def get(self, record_id: str, *, include_deleted: bool = False) -> Record | None:
+        """The record with this id (15 or 18 characters), or None (also for deleted records by default)."""
+        found = self._find(record_id, include_deleted)
+        return None if found is None else found[0].unpack(found[1])
+
+    def field_value(self, record_id: str, field_name: str) -> Any:
+        """One field of a live record (None when the record or the value is missing), without a dict."""
+        row = self.get_row(record_id)
+        return None if row is None else row.get(field_name)
+
+    def scan_rows(self, sobject: str, include_deleted: bool = False) -> Iterator[StoredRow]:
+        """Every stored row of an sObject type (a stable snapshot), read with `row.get(field)`."""
+        so = self.schema.sobject(sobject)
         if so is None:
-            return None
-        rec = self._records[so.name].get(canonical)
-        if rec is None or (rec.get("IsDeleted") and not include_deleted):
-            return None
-        return rec
+            return
+        table = self._table(so)
+        i = table.deleted_pos
+        rows = list(table.rows.values())
+        if include_deleted or i is None:
+            yield from rows
+            return
+        for row in rows:
+            if not (i < len(row) and tuple.__getitem__(row, i)):
+                yield row
 
     def scan(self, sobject: str, include_deleted: bool = False) -> Iterator[Record]:
         """Every record of an sObject type (a stable snapshot: concurrent writes do not disturb it)."""
         so = self.schema.sobject(sobject)
         if so is None:
             return
-        for rec in list(self._records[so.name].values()):
-            if include_deleted or not rec.get("IsDeleted"):
-                yield rec
+        unpack = self._table(so).unpack
+        for row in self.scan_rows(so.name, include_deleted):
+            yield unpack(row)
 
     def count(self, sobject: str) -> int:
         """How many live records an sObject type has."""
-        return sum(1 for _ in self.scan(sobject))
+        return sum(1 for _ in self.scan_rows(sobject))
 
     def find_by_external_id(self, sobject: str, field: str, value: Any) -> list[str]:
         """Ids of live records whose `field` equals `value` (external id / unique fields use an index)."""
@@ -150,20 +274,25 @@ class Store:
                 return []
             return [hit] if isinstance(hit, str) else sorted(hit)
         if f.type == "id":
-            rec = self.get(str(value))
-            return [rec["Id"]] if rec is not None and rec["Id"].startswith(so.key_prefix) else []
-        return [r["Id"] for r in self.scan(so.name) if r.get(f.name) == value]
+            row = self.get_row(str(value))
+            rid = row.get("Id") if row is not None else None
+            return [rid] if rid is not None and rid.startswith(so.key_prefix) else []
+        return [r.get("Id") for r in self.scan_rows(so.name) if r.get(f.name) == value]
 
     def children(self, sobject: str, field: str, parent_id: str) -> list[str]:
         """Live child ids whose `field` points at `parent_id` (indexed for cascade and hierarchy fields)."""
         index = self._children.get((sobject, field))
         if index is not None:
             return sorted(index.get(parent_id, ()))
-        return [r["Id"] for r in self.scan(sobject) if r.get(field) == parent_id]
+        return [r.get("Id") for r in self.scan_rows(sobject) if r.get(field) == parent_id]
 
     def snapshot(self) -> dict[str, list[Record]]:
         """Every record of every object (deleted ones included), sorted by id."""
-        return {name: [recs[k] for k in sorted(recs)] for name, recs in sorted(self._records.items()) if recs}
+        return {
+            name: [t.unpack(t.rows[k]) for k in sorted(t.rows)]
+            for name, t in sorted(self._tables.items())
+            if t.rows
+        }
 
     # ------------------------------------------------------------------ writing
 
@@ -183,13 +312,15 @@ class Store:
         if self._undo is None:
             msg = "Store.put outside a transaction"
             raise RuntimeError(msg)
-        table = self._records[so.name]
-        old = table.get(record["Id"])
-        self._undo.append((so.name, record["Id"], old))
+        table = self._table(so)
+        row = table.pack(record)
+        rid = row.get("Id")
+        old = table.rows.get(rid)
+        self._undo.append((so.name, rid, old))
         if old is not None:
-            self._unindex(so, old)
-        table[record["Id"]] = record
-        self._index(so, record)
+            self._unindex(so, table, old)
+        table.rows[rid] = row
+        self._index(so, table, row)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -211,7 +342,9 @@ class Store:
                 self._depth -= 1
             if outer:
                 undo, self._undo = self._undo or [], None
-                self._persist({(name, rid) for name, rid, _ in undo})
+                touched = {(name, rid) for name, rid, _ in undo}
+                del undo
+                self._persist(touched)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -239,65 +372,72 @@ class Store:
             name, rid, old = undo.pop()
             so = self.schema.sobject(name)
             assert so is not None
-            table = self._records[name]
-            current = table.get(rid)
+            table = self._tables[name]
+            current = table.rows.get(rid)
             if current is not None:
-                self._unindex(so, current)
+                self._unindex(so, table, current)
             if old is None:
-                table.pop(rid, None)
+                table.rows.pop(rid, None)
             else:
-                table[rid] = old
-                self._index(so, old)
+                table.rows[rid] = old
+                self._index(so, table, old)
 
-    def _index(self, so: SObject, rec: Record) -> None:
-        if rec.get("IsDeleted"):
+    def _index(self, so: SObject, table: Table, row: StoredRow) -> None:
+        if table.is_deleted(row):
             return
+        rid = row.get("Id")
         for f in self._ext_fields[so.name]:
-            value = rec.get(f.name)
+            value = row.get(f.name)
             if value is None or value == "":
                 continue
             index = self._ext[(so.name, f.name)]
             key = ext_key(f, value)
             hit = index.get(key)
             if hit is None:
-                index[key] = rec["Id"]
+                index[key] = rid
             elif isinstance(hit, str):
-                if hit != rec["Id"]:
-                    index[key] = {hit, rec["Id"]}
+                if hit != rid:
+                    index[key] = {hit, rid}
             else:
-                hit.add(rec["Id"])
+                hit.add(rid)
         for f in self._child_fields[so.name]:
-            parent = rec.get(f.name)
+            parent = row.get(f.name)
             if parent:
-                self._children[(so.name, f.name)].setdefault(parent, set()).add(rec["Id"])
+                kids = self._children[(so.name, f.name)]
+                siblings = kids.get(parent)
+                if siblings is None:
+                    kids[parent] = {rid}
+                else:
+                    siblings.add(rid)
         if so.name == "PricebookEntry":
-            self.entry_key[(rec["Pricebook2Id"], rec["Product2Id"], rec["CurrencyIsoCode"])] = rec["Id"]
+            self.entry_key[(row.get("Pricebook2Id"), row.get("Product2Id"), row.get("CurrencyIsoCode"))] = rid
 
-    def _unindex(self, so: SObject, rec: Record) -> None:
-        if rec.get("IsDeleted"):
+    def _unindex(self, so: SObject, table: Table, row: StoredRow) -> None:
+        if table.is_deleted(row):
             return
+        rid = row.get("Id")
         for f in self._ext_fields[so.name]:
-            value = rec.get(f.name)
+            value = row.get(f.name)
             if value is None or value == "":
                 continue
             index = self._ext[(so.name, f.name)]
             key = ext_key(f, value)
             hit = index.get(key)
-            if hit == rec["Id"]:
+            if hit == rid:
                 del index[key]
             elif isinstance(hit, set):
-                hit.discard(rec["Id"])
+                hit.discard(rid)
                 if len(hit) == 1:
                     index[key] = next(iter(hit))
         for f in self._child_fields[so.name]:
-            parent = rec.get(f.name)
+            parent = row.get(f.name)
             if parent:
                 kids = self._children[(so.name, f.name)].get(parent)
                 if kids is not None:
-                    kids.discard(rec["Id"])
+                    kids.discard(rid)
         if so.name == "PricebookEntry":
-            key = (rec["Pricebook2Id"], rec["Product2Id"], rec["CurrencyIsoCode"])
-            if self.entry_key.get(key) == rec["Id"]:
+            key = (row.get("Pricebook2Id"), row.get("Product2Id"), row.get("CurrencyIsoCode"))
+            if self.entry_key.get(key) == rid:
                 del self.entry_key[key]
 
     # ------------------------------------------------------------------ persistence
@@ -305,12 +445,13 @@ class Store:
     def _persist(self, touched: set[tuple[str, str]]) -> None:
         if self._db is None:
             return
-        gone = [(rid,) for name, rid in touched if rid not in self._records[name]]
+        tables = self._tables
+        gone = [(rid,) for name, rid in touched if rid not in tables[name].rows]
         # A generator keeps only one encoded record in memory at a time, however big the job.
         rows = (
-            (rid, name, _encode(rec))
+            (rid, name, _encode(tables[name].unpack(row)))
             for name, rid in touched
-            if (rec := self._records[name].get(rid)) is not None
+            if (row := tables[name].rows.get(rid)) is not None
         )
         db = self._db
         db.execute("BEGIN")
@@ -354,20 +495,25 @@ class Store:
             for fname, f in so.fields.items():  # fields added to the schema since the record was written
                 if fname not in rec:
                     rec[fname] = f.default_value if f.type == "boolean" else None
-            self._records[so.name][rid] = rec
-            self._index(so, rec)
+            table = self._table(so)
+            row = table.pack(rec)
+            table.rows[rid] = row
+            self._index(so, table, row)
             loaded += 1
         logger.info("loaded %d records from the sandbox database", loaded)
 
     def is_empty(self) -> bool:
         """Whether the store holds no record at all."""
-        return not any(self._records.values())
+        return not any(t.rows for t in self._tables.values())
 
     def clear(self) -> None:
         """Drop every record, index and counter (memory and database)."""
         with self.lock:
-            for table in self._records.values():
-                table.clear()
+            for table in self._tables.values():
+                table.rows.clear()
+                for intern in table.interns:
+                    if intern is not None:
+                        intern.clear()
             for index in self._ext.values():
                 index.clear()
             for kids in self._children.values():

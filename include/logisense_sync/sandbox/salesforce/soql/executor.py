@@ -132,8 +132,8 @@ class _Lookup:
             return
         index: dict[str, Row] = {}
         for target in self.targets:
-            for rec in self.ctx.store.scan(target, include_deleted=self.ctx.include_deleted):
-                index[rec["Id"]] = rec
+            for rec in self.ctx.scan(target):
+                index[rec.get("Id", "")] = rec
         self.index = index
 
     def prefetch(self, wanted: set[str]) -> None:
@@ -146,7 +146,7 @@ class _Lookup:
         try:
             return self.memo[record_id]
         except KeyError:
-            rec = self.ctx.store.get(record_id, include_deleted=self.ctx.include_deleted)
+            rec = self.ctx.get(record_id)
             self.memo[record_id] = rec
             return rec
 
@@ -189,6 +189,19 @@ class _Context:
         self.url_base = f"/services/data/v{api_version}/sobjects/"
         self.lookups: dict[tuple[str, ...], _Lookup] = {}
         self.today = dt.datetime.now(dt.UTC).date()
+        # Stores that keep compact rows hand them out without building a dict per record.
+        self._scan = getattr(store, "scan_rows", store.scan)
+        self._get = getattr(store, "get_row", store.get)
+
+    def scan(self, sobject: str) -> Iterable[Row]:
+        """Every row of an sObject (deleted ones too for queryAll); rows answer ``row.get(field)``."""
+        rows: Iterable[Row] = self._scan(sobject, include_deleted=self.include_deleted)
+        return rows
+
+    def get(self, record_id: str) -> Row | None:
+        """One row by id, or None."""
+        row: Row | None = self._get(record_id, include_deleted=self.include_deleted)
+        return row
 
     def lookup(self, targets: list[str]) -> _Lookup:
         key = tuple(targets)
@@ -798,7 +811,7 @@ class _Compiled:
 
     def rows(self, restrict: Callable[[Row], bool] | None = None) -> list[Row]:
         """Matching stored rows in result order (before OFFSET/LIMIT for subqueries)."""
-        scan = self.ctx.store.scan(self.sobject.name, include_deleted=self.ctx.include_deleted)
+        scan = self.ctx.scan(self.sobject.name)
         if restrict is not None:
             scan = filter(restrict, scan)
         if self.predicate is not None:
@@ -833,7 +846,7 @@ class _Compiled:
         for sub, by_parent in children:
             name = sub.parent_link[1] if sub.parent_link else sub.query.sobject
             for rec, row in zip(out, rows, strict=True):
-                kids = by_parent.get(row["Id"])
+                kids = by_parent.get(row.get("Id", ""))
                 rec[name] = {"totalSize": len(kids), "done": True, "records": kids} if kids else None
         return out
 
@@ -868,11 +881,11 @@ class _Compiled:
     def children_by_parent(self, parent_rows: list[Row]) -> dict[str, list[dict[str, Any]]]:
         assert self.parent_link is not None
         fk = self.parent_link[0]
-        parent_ids = {r["Id"] for r in parent_rows}
+        parent_ids = {r.get("Id") for r in parent_rows}
         rows = self.rows(restrict=lambda r: r.get(fk) in parent_ids)
         grouped: dict[str, list[Row]] = {}
         for r in rows:
-            grouped.setdefault(r[fk], []).append(r)
+            grouped.setdefault(r.get(fk, ""), []).append(r)
         out: dict[str, list[dict[str, Any]]] = {}
         for pid, kids in grouped.items():
             page = self.page(kids)
