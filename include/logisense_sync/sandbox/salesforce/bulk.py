@@ -3,21 +3,31 @@
 Jobs are processed synchronously: 2.0 ingest on `{"state":"UploadComplete"}`, 1.0 batches on upload, so a
 client's first poll already sees `JobComplete` / `Completed`. A whole job runs in one store transaction
 (one batched SQLite write), each record in its own savepoint. Jobs live in memory (not across restarts).
+
+A 2.0 ingest job's upload and results never stay in Python memory: the uploaded CSV is spooled to a file
+under `<data dir>/bulk-jobs/` (a temporary directory without a data dir), read row by row while the job is
+processed and deleted afterwards; successful, failed and unprocessed rows are written to CSV files there as
+they are produced, and the result routes stream those files. The files go with the job (delete, reset, or
+the oldest terminal jobs beyond `MAX_INGEST_JOBS`) and the folder is emptied at start-up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from logisense_sync.sandbox.salesforce import ids
 from logisense_sync.sandbox.salesforce.auth import Session, check_version
@@ -35,6 +45,10 @@ LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 V1_OPERATIONS = (*OPERATIONS, "query", "queryAll")
 TERMINAL = ("JobComplete", "Failed", "Aborted")
+RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedRecords")
+#: Ingest jobs kept at most (the oldest terminal ones and their files go first).
+MAX_INGEST_JOBS = 1000
+_BOM = b"\xef\xbb\xbf"
 
 
 def _bad_job(status: int, message: str, code: str = "INVALIDJOB") -> SalesforceApiError:
@@ -54,15 +68,37 @@ class IngestJob:
     api_version: float
     created_by: str
     created: str
+    spool: Path | None = None
     state: str = "Open"
     error_message: str | None = None
-    data: list[str] = field(default_factory=list)
+    uploaded: bool = False
     header: list[str] = field(default_factory=list)
-    successes: list[tuple[str, bool, list[str]]] = field(default_factory=list)
-    failures: list[tuple[str, str, list[str]]] = field(default_factory=list)
-    unprocessed: list[list[str]] = field(default_factory=list)
+    succeeded: int = 0
+    failed: int = 0
     modstamp: str = ""
     processing_ms: int = 0
+
+    def path(self, kind: str) -> Path:
+        """The spool file of the upload (`upload`) or of one result kind."""
+        assert self.spool is not None
+        return self.spool / f"{self.id}.{kind}.csv"
+
+    def writer(self, stream: Any) -> Any:
+        """A CSV writer in the job's delimiter and line ending (what the result routes return)."""
+        return csv.writer(
+            stream,
+            delimiter=DELIMITERS[self.delimiter],
+            lineterminator=LINE_ENDINGS[self.line_ending],
+            quoting=csv.QUOTE_MINIMAL,
+        )
+
+    def remove_files(self) -> None:
+        """Delete the job's spool files."""
+        if self.spool is None:
+            return
+        for kind in ("upload", *RESULT_KINDS):
+            with contextlib.suppress(FileNotFoundError):
+                self.path(kind).unlink()
 
     def info(self) -> dict[str, Any]:
         """The JobInfo JSON."""
@@ -82,8 +118,8 @@ class IngestJob:
             "contentUrl": f"services/data/v{self.api_version:.1f}/jobs/ingest/{self.id}/batches",
             "lineEnding": self.line_ending,
             "columnDelimiter": self.delimiter,
-            "numberRecordsProcessed": len(self.successes) + len(self.failures),
-            "numberRecordsFailed": len(self.failures),
+            "numberRecordsProcessed": self.succeeded + self.failed,
+            "numberRecordsFailed": self.failed,
             "retries": 0,
             "totalProcessingTime": self.processing_ms,
             "apiActiveProcessingTime": self.processing_ms,
@@ -178,6 +214,13 @@ class BulkApi:
 
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
+        data_dir = getattr(ctx, "data_dir", None)
+        if data_dir is not None:
+            self.spool = Path(data_dir) / "bulk-jobs"
+            shutil.rmtree(self.spool, ignore_errors=True)  # jobs do not survive a restart, nor their files
+            self.spool.mkdir(parents=True, exist_ok=True)
+        else:
+            self.spool = Path(tempfile.mkdtemp(prefix="sf-sandbox-bulk-"))
         self.jobs: dict[str, IngestJob] = {}
         self.v1_jobs: dict[str, V1Job] = {}
         self._lock = threading.Lock()
@@ -191,6 +234,8 @@ class BulkApi:
     def reset(self) -> None:
         """Forget every job."""
         with self._lock:
+            for job in self.jobs.values():
+                job.remove_files()
             self.jobs.clear()
             self.v1_jobs.clear()
             self._batches = 0
@@ -243,10 +288,23 @@ class BulkApi:
             api_version=float(version),
             created_by=session.user_id,
             created=now_iso(),
+            spool=self.spool,
         )
         with self._lock:
             self.jobs[job.id] = job
+            if len(self.jobs) > MAX_INGEST_JOBS:
+                for old in [j for j in self.jobs.values() if j.state in TERMINAL][
+                    : len(self.jobs) - MAX_INGEST_JOBS
+                ]:
+                    old.remove_files()
+                    del self.jobs[old.id]
         return job
+
+    def delete_job(self, job: IngestJob) -> None:
+        """Forget a job and delete its files."""
+        with self._lock:
+            self.jobs.pop(job.id, None)
+        job.remove_files()
 
     def job(self, job_id: str) -> IngestJob:
         """The ingest job, or 404."""
@@ -264,10 +322,15 @@ class BulkApi:
                 "INVALIDJOBSTATE",
                 f"Batch data can only be uploaded when the job is Open (it is {job.state})",
             )
+        if data.startswith(_BOM):
+            data = data[len(_BOM) :]
         try:
-            job.data.append(data.decode("utf-8-sig"))
+            data.decode("utf-8")
         except UnicodeDecodeError:
             raise _bad_job(400, "The CSV data is not valid UTF-8", "ClientInputError") from None
+        with job.path("upload").open("ab") as out:
+            out.write(data)
+        job.uploaded = True
 
     def set_state(self, job_id: str, body: Any, path: str) -> IngestJob:
         """`PATCH /jobs/ingest/{id}`: UploadComplete (processes the job now) or Aborted."""
@@ -290,40 +353,54 @@ class BulkApi:
         job.modstamp = now_iso()
         return job
 
-    def _rows(self, job: IngestJob) -> list[list[str]]:
-        text = "".join(job.data)
-        if not text.strip():
-            return []
-        first_break = text.find("\n")
-        if first_break >= 0:
-            crlf = first_break > 0 and text[first_break - 1] == "\r"
+    def _reader(self, job: IngestJob, stream: Any) -> Iterator[list[str]]:
+        """The upload's non-empty CSV rows; ValueError for a line ending other than the job's."""
+        first = stream.readline()
+        if first.endswith("\n"):
+            crlf = first.endswith("\r\n")
             if crlf != (job.line_ending == "CRLF"):
                 msg = (
                     "ClientInputError : LineEnding is invalid on user data. "
                     f"Current LineEnding setting is {job.line_ending}"
                 )
                 raise ValueError(msg)
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[job.delimiter])
-        return [row for row in reader if row]
+        stream.seek(0)
+        return (row for row in csv.reader(stream, delimiter=DELIMITERS[job.delimiter]) if row)
 
     def _process(self, job: IngestJob, path: str) -> None:
+        upload = job.path("upload")
+        try:
+            if not job.uploaded or not upload.exists():
+                job.state = "JobComplete"
+                return
+            with upload.open(encoding="utf-8", newline="") as stream:
+                self._process_stream(job, stream, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                upload.unlink()  # the upload is not needed once processed
+
+    def _process_stream(self, job: IngestJob, stream: Any, path: str) -> None:
         store = self.ctx.store
         so = self.ctx.schema.sobject(job.object)
         assert so is not None
         try:
-            rows = self._rows(job)
+            rows = self._reader(job, stream)
+            header = next(rows, None)
         except (ValueError, csv.Error) as exc:
             job.state, job.error_message = "Failed", str(exc)
             return
-        if not rows:
+        if header is None:
             job.state = "JobComplete"
             return
-        header, data_rows = rows[0], rows[1:]
         job.header = header
         problem = self._check_header(so, job, header)
         if problem:
             job.state, job.error_message = "Failed", problem
-            job.unprocessed = data_rows
+            with job.path("unprocessedRecords").open("w", encoding="utf-8", newline="") as out:
+                writer = job.writer(out)
+                writer.writerow(header)
+                with contextlib.suppress(csv.Error):
+                    writer.writerows(rows)
             return
         width = len(header)
         id_col = next((i for i, h in enumerate(header) if h.lower() == "id"), None)
@@ -334,44 +411,85 @@ class BulkApi:
         )
         dups: set[Any] = set()
         ext_field = so.field(job.external_id) if job.external_id else None
-        if ext_col is not None and ext_field is not None:
-            dups = duplicate_keys(ext_field, [row[ext_col] for row in data_rows if len(row) == width])
-        fault = self.ctx.control.take_record_fault("PATCH", path)
-        control = self.ctx.control
-        with store.transaction():
-            for row in data_rows:
-                if len(row) != width:
-                    message = (
-                        f"TooManyFields:Too many fields in row: {len(row)} (header has {width}) --"
-                        if len(row) > width
-                        else f"INVALID_FIELD:Row has {len(row)} fields, the header has {width}: --"
-                    )
-                    job.failures.append(("", message, row))
-                    continue
-                values = dict(zip(header, row, strict=True))
-                mark = store.mark()
-                try:
-                    if fault is not None and control.should_fail_record(fault):
-                        raise fault_error(fault)
-                    if (
-                        dups
-                        and ext_col is not None
-                        and ext_field is not None
-                        and ext_key(ext_field, row[ext_col]) in dups
-                    ):
-                        raise duplicate_external_id(row[ext_col])
-                    record_id, created = self._apply(job, so, values, id_col, ext_col, row)
-                except SalesforceApiError as exc:
-                    store.rollback_to(mark)
-                    failed_id = (
-                        row[id_col]
-                        if id_col is not None and job.operation in ("update", "delete", "hardDelete")
-                        else ""
-                    )
-                    job.failures.append((failed_id, exc.bulk_error(), row))
-                    continue
-                job.successes.append((record_id, created, row))
+        try:
+            if ext_col is not None and ext_field is not None:
+                dups = duplicate_keys(ext_field, (row[ext_col] for row in rows if len(row) == width))
+                stream.seek(0)
+                rows = self._reader(job, stream)
+                next(rows, None)
+            fault = self.ctx.control.take_record_fault("PATCH", path)
+            with (
+                job.path("successfulResults").open("w", encoding="utf-8", newline="") as ok_file,
+                job.path("failedResults").open("w", encoding="utf-8", newline="") as bad_file,
+                store.transaction(),
+            ):
+                ok, bad = job.writer(ok_file), job.writer(bad_file)
+                ok.writerow(["sf__Id", "sf__Created", *header])
+                bad.writerow(["sf__Id", "sf__Error", *header])
+                self._process_rows(job, so, rows, header, id_col, ext_col, ext_field, dups, fault, ok, bad)
+        except csv.Error as exc:  # a malformed CSV (e.g. an unclosed quote) fails the job, as it did upfront
+            job.state, job.error_message = "Failed", str(exc)
+            job.succeeded = job.failed = 0
+            job.header = []
+            for kind in ("successfulResults", "failedResults"):
+                job.path(kind).unlink(missing_ok=True)
+            return
         job.state = "JobComplete"
+
+    def _process_rows(
+        self,
+        job: IngestJob,
+        so: SObject,
+        rows: Iterator[list[str]],
+        header: list[str],
+        id_col: int | None,
+        ext_col: int | None,
+        ext_field: Any,
+        dups: set[Any],
+        fault: Any,
+        ok: Any,
+        bad: Any,
+    ) -> None:
+        store = self.ctx.store
+        control = self.ctx.control
+        width = len(header)
+        succeeded = failed = 0
+        for row in rows:
+            if len(row) != width:
+                message = (
+                    f"TooManyFields:Too many fields in row: {len(row)} (header has {width}) --"
+                    if len(row) > width
+                    else f"INVALID_FIELD:Row has {len(row)} fields, the header has {width}: --"
+                )
+                bad.writerow(["", message, *row])
+                failed += 1
+                continue
+            values = dict(zip(header, row, strict=True))
+            mark = store.mark()
+            try:
+                if fault is not None and control.should_fail_record(fault):
+                    raise fault_error(fault)
+                if (
+                    dups
+                    and ext_col is not None
+                    and ext_field is not None
+                    and ext_key(ext_field, row[ext_col]) in dups
+                ):
+                    raise duplicate_external_id(row[ext_col])
+                record_id, created = self._apply(job, so, values, id_col, ext_col, row)
+            except SalesforceApiError as exc:
+                store.rollback_to(mark)
+                failed_id = (
+                    row[id_col]
+                    if id_col is not None and job.operation in ("update", "delete", "hardDelete")
+                    else ""
+                )
+                bad.writerow([failed_id, exc.bulk_error(), *row])
+                failed += 1
+                continue
+            ok.writerow([record_id, "true" if created else "false", *row])
+            succeeded += 1
+        job.succeeded, job.failed = succeeded, failed
 
     def _check_header(self, so: SObject, job: IngestJob, header: list[str]) -> str | None:
         seen: set[str] = set()
@@ -420,30 +538,34 @@ class BulkApi:
             return dml.update(record_id, body, sobject=so, csv=True), False
         return dml.delete(record_id, sobject=so), False
 
-    def results_csv(self, job_id: str, kind: str) -> str:
-        """`successfulResults` / `failedResults` / `unprocessedRecords` as CSV in the job's format."""
+    def results_chunks(self, job_id: str, kind: str) -> Iterator[bytes]:
+        """`successfulResults` / `failedResults` / `unprocessedRecords` as CSV in the job's format, in chunks
+        read from the job's spool file (a job that produced none answers the bare header)."""
         job = self.job(job_id)
-        out = io.StringIO()
-        writer = csv.writer(
-            out,
-            delimiter=DELIMITERS[job.delimiter],
-            lineterminator=LINE_ENDINGS[job.line_ending],
-            quoting=csv.QUOTE_MINIMAL,
-        )
-        if kind == "successfulResults":
-            writer.writerow(["sf__Id", "sf__Created", *job.header])
-            for record_id, created, row in job.successes:
-                writer.writerow([record_id, "true" if created else "false", *row])
-        elif kind == "failedResults":
-            writer.writerow(["sf__Id", "sf__Error", *job.header])
-            for record_id, error, row in job.failures:
-                writer.writerow([record_id, error, *row])
-        else:
-            if job.header:
+        path = job.path(kind)
+        try:
+            stream = path.open("rb")
+        except (FileNotFoundError, AssertionError):
+            out = io.StringIO()
+            writer = job.writer(out)
+            if kind == "successfulResults":
+                writer.writerow(["sf__Id", "sf__Created", *job.header])
+            elif kind == "failedResults":
+                writer.writerow(["sf__Id", "sf__Error", *job.header])
+            elif job.header:
                 writer.writerow(job.header)
-            for row in job.unprocessed:
-                writer.writerow(row)
-        return out.getvalue()
+            return iter([out.getvalue().encode()])
+
+        def chunks() -> Iterator[bytes]:
+            with stream:
+                while block := stream.read(1 << 20):
+                    yield block
+
+        return chunks()
+
+    def results_csv(self, job_id: str, kind: str) -> str:
+        """The whole result of one kind as text (small jobs and tests; the routes stream)."""
+        return b"".join(self.results_chunks(job_id, kind)).decode()
 
     # ------------------------------------------------------------------ Bulk 1.0
 
@@ -689,11 +811,10 @@ def build_bulk_router(ctx: SandboxContext) -> APIRouter:
         job = api.job(job_id)
         if job.state not in (*TERMINAL, "UploadComplete"):
             raise SalesforceApiError(400, "INVALIDJOBSTATE", "Only jobs in a terminal state can be deleted")
-        with api._lock:
-            api.jobs.pop(job.id, None)
+        api.delete_job(job)
         return Response(status_code=204)
 
-    for kind in ("successfulResults", "failedResults", "unprocessedRecords"):
+    for kind in RESULT_KINDS:
 
         def results(version: str, job_id: str, _: Session = session, kind: str = kind) -> Response:
             job = api.job(job_id)
@@ -701,7 +822,7 @@ def build_bulk_router(ctx: SandboxContext) -> APIRouter:
                 raise SalesforceApiError(
                     400, "INVALIDJOBSTATE", f"Job {job.id} is not complete ({job.state})"
                 )
-            return Response(api.results_csv(job_id, kind), media_type="text/csv; charset=UTF-8")
+            return StreamingResponse(api.results_chunks(job_id, kind), media_type="text/csv; charset=UTF-8")
 
         router.add_api_route(base + "/{job_id}/" + kind, results, methods=["GET"])
         router.add_api_route(base + "/{job_id}/" + kind + "/", results, methods=["GET"])

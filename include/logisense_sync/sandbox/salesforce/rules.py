@@ -8,7 +8,7 @@ module README section in the sandbox docs for which are inferred.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ _DT = re.compile(
 )
 
 
-def duplicate_keys(field: Field, values: list[Any]) -> set[Any]:
+def duplicate_keys(field: Field, values: Iterable[Any]) -> set[Any]:
     """External-id values given more than once in one request (those records fail DUPLICATE_EXTERNAL_ID)."""
     seen: set[Any] = set()
     dups: set[Any] = set()
