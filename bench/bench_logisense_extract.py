@@ -1,13 +1,20 @@
 """Benchmark: read a generated LogiSense catalogue (10,000 packages, about 1.1 M price rows) into frames.
 
 Starts the sandboxes with ``logisense-sync sandbox`` in a subprocess (free ports, a temporary data dir), seeds
-the generator, then times :func:`logisense_sync.extract.catalog.read_catalog` in this process: wall time, API
-calls (from ``GET /__sandbox__/requests``) and the peak RSS growth of this (the client's) process. The
-baseline, measured in the same run, is the same Search pages fetched and JSON-decoded without building
-frames, so the ratio shows what frame building costs on top of the transfer. A one-price-book read
-shows the narrowing.
+the generator (seed time and the sandbox's peak RSS), then measures:
 
-Run: ``.venv/bin/python -m bench.bench_logisense_extract [--packages 10000]`` (``make bench`` runs it too).
+- sandbox-side cost of one 10,000-row Search page of the largest resource at its start, middle and end
+  (run in this process on the sandbox's own SQLite file: the store query plus the JSON rendering of the
+  envelope, no HTTP), with the SQL the store runs for a deep page;
+- a raw read of every page of every catalogue resource through :class:`LogiSenseClient` (``search_pages``,
+  a few resources at a time like ``read_catalog``): wall time, calls, rows/s, peak RSS of the sandbox and of
+  this (the client's) process;
+- unless ``--raw-only``: :func:`logisense_sync.extract.catalog.read_catalog` (frames) against a baseline of
+  the same pages fetched and JSON-decoded only, so the ratio shows what frame building costs; a
+  one-price-book read shows the narrowing.
+
+Run: ``.venv/bin/python -m bench.bench_logisense_extract [--packages 10000] [--raw-only]`` (``make bench`` runs
+it too). One million price book entries: ``--packages 65400 --raw-only``.
 """
 
 from __future__ import annotations
@@ -18,12 +25,27 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import psutil
 from logisense_sync.clients.logisense import LogiSenseClient
 from logisense_sync.extract.catalog import CATALOG_RESOURCES, read_catalog
+from logisense_sync.sandbox.logisense import app as ls_app
+from logisense_sync.sandbox.logisense.resources import BY_ROUTE
+from logisense_sync.sandbox.logisense.routes import Call, handle
+from logisense_sync.sandbox.logisense.store import Store
 
 from bench._sandboxes import Box, PeakRss, running_sandboxes
+
+PAGE = 10_000
+BIG = (
+    "Package/Frequency/Currency",
+    "Package/Service/PricePlan",
+    "Package/Service/PricePlan/Recurring",
+    "Package/Service/PricePlan/OneTime",
+)
 
 
 @dataclass
@@ -34,24 +56,86 @@ class Measure:
     rows: int
     rss_start_mb: float
     rss_peak_mb: float
+    sandbox_peak_mb: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
             f"{self.label:<40} {self.seconds:8.2f} s  {self.calls:5d} calls  {self.rows:>9,d} rows  "
             f"{self.rows / self.seconds:>9,.0f} rows/s  "
-            f"RSS {self.rss_start_mb:6.0f} -> peak {self.rss_peak_mb:6.0f} MB "
-            f"(+{self.rss_peak_mb - self.rss_start_mb:.0f})"
+            f"client RSS {self.rss_start_mb:6.0f} -> peak {self.rss_peak_mb:6.0f} MB "
+            f"(+{self.rss_peak_mb - self.rss_start_mb:.0f}), sandbox peak {self.sandbox_peak_mb:6.0f} MB"
         )
 
 
-def measure(label: str, sandbox: Box, work: Callable[[], int]) -> Measure:
+def measure(label: str, sandbox: Box, process: psutil.Process, work: Callable[[], int]) -> Measure:
     sandbox.control("DELETE", "requests")
-    with PeakRss() as rss:
+    with PeakRss(client=psutil.Process(), sandbox=process) as rss:
         started = time.perf_counter()
         rows = work()
         seconds = time.perf_counter() - started
     calls = int(sandbox.control("GET", "requests")["total"])
-    return Measure(label, seconds, calls, rows, rss.start["client"] / 2**20, rss.peak["client"] / 2**20)
+    mb = 2**20
+    return Measure(
+        label,
+        seconds,
+        calls,
+        rows,
+        rss.start["client"] / mb,
+        rss.peak["client"] / mb,
+        rss.peak["sandbox"] / mb,
+    )
+
+
+def probe_pages(db_path: Path, route: str, rows: int) -> None:
+    """Time single Search pages of ``route`` in this process, on the sandbox's SQLite file (no HTTP)."""
+    store = Store(db_path)
+    last = max(1, -(-rows // PAGE))
+    statements: list[str] = []
+
+    def page(number: int) -> tuple[float, float, int]:
+        body = {
+            "query": {
+                "top": PAGE,
+                "orderBy": [{"name": "identity", "direction": "asc"}],
+                "pagination": {"pageNumber": number, "pageSize": PAGE},
+            }
+        }
+        started = time.perf_counter()
+        result = handle(store, Call(BY_ROUTE[route], "search"), body, None)
+        queried = time.perf_counter()
+        payload = ls_app._json({"trackingId": "x", **result}).body  # the app's own renderer
+        return queried - started, time.perf_counter() - queried, len(payload)
+
+    # Every page in order, as a client reads them; the first call also pays the (cached) count.
+    shown = sorted({1, 2, 3, last // 2, max(1, last - 20), last - 1, last} - {0})
+    deep = max(1, last - 20)
+    timings: dict[int, tuple[float, float, int]] = {}
+    started = time.perf_counter()
+    for number in range(1, last + 1):
+        if number == deep:
+            store.conn.set_trace_callback(statements.append)
+        timings[number] = page(number)
+        store.conn.set_trace_callback(None)
+    total = time.perf_counter() - started
+    print(
+        f"  sandbox-side cost of each {PAGE:,}-row Search page of {route} (in-process, no HTTP): "
+        f"{last} pages in {total:.1f} s"
+    )
+    for number in shown:
+        query_s, encode_s, size = timings[number]
+        print(
+            f"    page {number:4d}: {query_s + encode_s:6.3f} s (store {query_s:.3f} s + JSON {encode_s:.3f} s), "
+            f"{size / 2**20:.1f} MB"
+        )
+    for sql in dict.fromkeys(statements):
+        text = " ".join(sql.split())
+        print(f"      SQL of page {deep}: {text[:200]} ... {text[-120:]}")
+    for label, numbers in (("first 10", range(1, 11)), ("last 10", range(max(1, last - 9), last + 1))):
+        picked = [n for n in numbers if n in timings]
+        mean = sum(sum(timings[n][:2]) for n in picked) / len(picked)
+        print(f"    mean of the {label} pages: {mean:.3f} s")
+    store.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,32 +145,50 @@ def main(argv: list[str] | None = None) -> int:
         "--packages", type=int, default=int(os.environ.get("BENCH_LOGISENSE_PACKAGES", "10000"))
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=3, help="resources read at once in the raw read")
+    parser.add_argument(
+        "--raw-only", action="store_true", help="seed, page probe and raw read only (no read_catalog frames)"
+    )
     # ``python -m bench`` calls main() with its own argv in sys.argv: read options only when given here.
     args = parser.parse_args(argv or [])
 
     with running_sandboxes(prefix="bench-logisense-") as boxes:
         sandbox = boxes.logisense
-        started = time.perf_counter()
-        seeded = sandbox.control(
-            "POST",
-            "seed",
-            {"profile": "generated", "packages": args.packages, "seed": args.seed},
-            timeout=1800,
-        )
+        with PeakRss(sandbox=boxes.process) as seed_rss:
+            started = time.perf_counter()
+            seeded = sandbox.control(
+                "POST",
+                "seed",
+                {"profile": "generated", "packages": args.packages, "seed": args.seed},
+                timeout=3600,
+            )
+            seed_seconds = time.perf_counter() - started
+        counts: dict[str, int] = seeded.get("counts", {})
+        print(f"LogiSense catalogue extract, {args.packages} packages")
         print(
-            f"seeded {args.packages} packages in {time.perf_counter() - started:.1f} s: "
-            f"{seeded.get('counts')}"
+            f"  seeded in {seed_seconds:.1f} s (sandbox reports {seeded.get('seconds')} s), sandbox RSS "
+            f"{seed_rss.start['sandbox'] / 2**20:.0f} -> peak {seed_rss.peak['sandbox'] / 2**20:.0f} MB"
         )
+        print("  rows: " + ", ".join(f"{r} {counts.get(r, 0):,}" for r in BIG))
+        largest = max(BIG, key=lambda r: counts.get(r, 0))
+        probe_pages(sandbox.ca.parent / "logisense" / "logisense.sqlite3", largest, counts.get(largest, 0))
+
         client = LogiSenseClient(sandbox.url, "admin", "sandbox", "sandbox", verify=str(sandbox.ca))
         client.login()
+        per_resource: dict[str, tuple[int, float]] = {}
+
+        def read_resource(route: str) -> int:
+            started = time.perf_counter()
+            total = 0
+            for page in client.search_pages(route):
+                total += len(page)
+            per_resource[route] = (total, time.perf_counter() - started)
+            return total
 
         def fetch_only() -> int:
-            # Baseline: the same pages, decoded, no frames (what any client must at least do).
-            total = 0
-            for spec in CATALOG_RESOURCES:
-                for page in client.search_pages(spec.route):
-                    total += len(page)
-            return total
+            # Every page of every catalogue resource, decoded, no frames (what any client must at least do).
+            with ThreadPoolExecutor(max(1, args.threads)) as pool:
+                return sum(pool.map(read_resource, [spec.route for spec in CATALOG_RESOURCES]))
 
         frames_mb: list[float] = []
 
@@ -105,23 +207,38 @@ def main(argv: list[str] | None = None) -> int:
             catalog = read_catalog(client, prefetch=False)
             return sum(catalog.row_counts().values())
 
-        # Warm the sandbox's caches (SQLite pages, counts) so the first measurement is not penalised.
-        warm = measure("warm-up (fetch only, not compared)", sandbox, fetch_only)
-        results = [measure("baseline: fetch + decode pages only", sandbox, fetch_only)]
-        results.append(measure("read_catalog (all price books)", sandbox, full))
-        results.append(measure("read_catalog (no prefetch thread)", sandbox, full_sequential))
-        if books:
-            results.append(measure(f"read_catalog (book {books[0]['name']!r} + standard)", sandbox, one_book))
+        process = boxes.process
+        results: list[Measure] = []
+        warm: Measure | None = None
+        if args.raw_only:
+            results.append(
+                measure(f"raw read, every page ({args.threads} threads)", sandbox, process, fetch_only)
+            )
+        else:
+            # Warm the sandbox's caches (SQLite pages, counts) so the first measurement is not penalised.
+            warm = measure("warm-up (fetch only, not compared)", sandbox, process, fetch_only)
+            results.append(measure("baseline: fetch + decode pages only", sandbox, process, fetch_only))
+            results.append(measure("read_catalog (all price books)", sandbox, process, full))
+            results.append(measure("read_catalog (no prefetch thread)", sandbox, process, full_sequential))
+            if books:
+                label = f"read_catalog (book {books[0]['name']!r} + standard)"
+                results.append(measure(label, sandbox, process, one_book))
         client.close()
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"LogiSense catalogue extract, {args.packages} packages (client pid {os.getpid()}, load {load})")
-    print("  " + warm.line())
+    print(f"  reads (client pid {os.getpid()}, load {load}):")
+    if warm is not None:
+        print("  " + warm.line())
     for result in results:
         print("  " + result.line())
-    base, frames = results[0], results[1]
-    print(f"  ratio read_catalog / baseline: {frames.seconds / base.seconds:.2f}x time")
-    print(f"  frames held in memory (deep): {frames_mb[0]:.0f} MB")
+    for route in BIG:
+        if route in per_resource:
+            n, s = per_resource[route]
+            print(f"    {route:<40} {n:>9,d} rows {s:7.1f} s {n / max(s, 1e-9):>9,.0f} rows/s")
+    if not args.raw_only:
+        base, frames = results[0], results[1]
+        print(f"  ratio read_catalog / baseline: {frames.seconds / base.seconds:.2f}x time")
+        print(f"  frames held in memory (deep): {frames_mb[0]:.0f} MB")
     print(
         "  ru_maxrss of the client process: "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
