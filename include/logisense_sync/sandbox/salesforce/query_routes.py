@@ -1,29 +1,37 @@
 """REST query (`/query`, `/queryAll`, `nextRecordsUrl` paging) and Bulk API 2.0 query jobs.
 
-Each query runs once; its whole result is kept in a bounded in-memory cursor cache and pages are slices of
-it. Bulk 2.0 query jobs complete as soon as they are created (the first poll sees ``JobComplete``).
+Each query runs once; its matched rows are kept in a bounded cursor cache and each page renders its slice
+of them. Bulk 2.0 query jobs complete as soon as they are created (the first poll sees ``JobComplete``):
+the result is written row by row as CSV to a file under ``<data dir>/query-jobs/`` (a temporary directory
+without one) with one byte offset per row, and each results page (``maxRecords``, ``locator``) streams its
+byte range from that file.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import io
 import json
 import logging
 import re
 import secrets
+import shutil
+import tempfile
 import threading
+from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from . import ids
 from .errors import SalesforceApiError
@@ -161,7 +169,9 @@ class QueryJob:
     line_ending: str
     created: str
     header: str
-    lines: list[str]
+    #: The CSV rows (header excluded) and where row i starts (``offsets[i]``; one more for the end).
+    path: Path | None = None
+    offsets: array = field(default_factory=lambda: array("q", [0]))  # type: ignore[type-arg]
     state: str = "JobComplete"
     modstamp: str = ""
     created_by: str = _INTEGRATION_USER
@@ -186,13 +196,39 @@ class QueryJob:
             body.update(
                 {
                     "jobType": "V2Query",
-                    "numberRecordsProcessed": len(self.lines),
+                    "numberRecordsProcessed": self.rows,
                     "retries": 0,
                     "totalProcessingTime": 0,
                     "isPkChunkingSupported": True,
                 }
             )
         return body
+
+    @property
+    def rows(self) -> int:
+        """How many records the result has."""
+        return len(self.offsets) - 1
+
+    def remove_file(self) -> None:
+        """Delete the result file."""
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def chunks(self, start: int, end: int) -> Iterator[bytes]:
+        """The header, then rows ``start``..``end`` read from the result file in 1 MB blocks."""
+        yield self.header.encode()
+        if self.path is None or end <= start:
+            return
+        left = self.offsets[end] - self.offsets[start]
+        with self.path.open("rb") as stream:
+            stream.seek(self.offsets[start])
+            while left > 0:
+                block = stream.read(min(left, 1 << 20))
+                if not block:
+                    break
+                left -= len(block)
+                yield block
 
 
 def _now() -> str:
@@ -225,6 +261,35 @@ def render_csv_lines(result: QueryResult, delimiter: str, line_ending: str) -> t
     return header, lines
 
 
+def write_csv_file(result: QueryResult, delimiter: str, line_ending: str, path: Path) -> tuple[str, array]:  # type: ignore[type-arg]
+    """Write a result's rows as Bulk API 2.0 CSV (every value quoted) to ``path``, one row at a time.
+
+    Returns:
+        The header line and the byte offset where each row starts (plus the end offset).
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator=line_ending, quoting=csv.QUOTE_ALL)
+    writer.writerow(result.columns)
+    header = buf.getvalue()
+    offsets = array("q", [0])
+    position = 0
+    batch: list[bytes] = []
+    with path.open("wb") as out:
+        for row in result.flat_rows():
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow([_csv_value(v) for v in row])
+            line = buf.getvalue().encode()
+            position += len(line)
+            offsets.append(position)
+            batch.append(line)
+            if len(batch) >= 4096:
+                out.write(b"".join(batch))
+                batch.clear()
+        out.write(b"".join(batch))
+    return header, offsets
+
+
 def _encode_locator(offset: int) -> str:
     return base64.b64encode(str(offset).encode()).decode().rstrip("=")
 
@@ -251,13 +316,21 @@ def _bulk_unsupported(q: Query) -> str | None:
 class QueryJobs:
     """Bulk 2.0 query jobs by id, bounded by count and by total rows (oldest dropped first)."""
 
-    def __init__(self, max_jobs: int = MAX_JOBS, max_rows: int = MAX_JOB_ROWS) -> None:
+    def __init__(
+        self, max_jobs: int = MAX_JOBS, max_rows: int = MAX_JOB_ROWS, spool: Path | None = None
+    ) -> None:
         self.max_jobs = max_jobs
-        self.max_rows = max_rows
+        self.max_rows = max_rows  # kept for callers; results live on disk, so only the job count is bounded
         self._jobs: OrderedDict[str, QueryJob] = OrderedDict()
         self._rows = 0
         self._counter = 0
         self._lock = threading.Lock()
+        if spool is None:
+            spool = Path(tempfile.mkdtemp(prefix="sf-sandbox-query-"))
+        else:
+            shutil.rmtree(spool, ignore_errors=True)  # jobs do not survive a restart, nor their files
+            spool.mkdir(parents=True, exist_ok=True)
+        self.spool = spool
 
     def new_id(self) -> str:
         with self._lock:
@@ -267,10 +340,11 @@ class QueryJobs:
     def add(self, job: QueryJob) -> None:
         with self._lock:
             self._jobs[job.id] = job
-            self._rows += len(job.lines)
-            while len(self._jobs) > self.max_jobs or (self._rows > self.max_rows and len(self._jobs) > 1):
+            self._rows += job.rows
+            while len(self._jobs) > self.max_jobs:
                 _, old = self._jobs.popitem(last=False)
-                self._rows -= len(old.lines)
+                self._rows -= old.rows
+                old.remove_file()
 
     def get(self, job_id: str) -> QueryJob:
         canonical = ids.normalize(job_id) or job_id
@@ -284,7 +358,8 @@ class QueryJobs:
         job = self.get(job_id)
         with self._lock:
             if self._jobs.pop(job.id, None) is not None:
-                self._rows -= len(job.lines)
+                self._rows -= job.rows
+        job.remove_file()
 
     def all(self) -> list[QueryJob]:
         with self._lock:
@@ -292,6 +367,8 @@ class QueryJobs:
 
     def clear(self) -> None:
         with self._lock:
+            for job in self._jobs.values():
+                job.remove_file()
             self._jobs.clear()
             self._rows = 0
 
@@ -313,7 +390,10 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         An APIRouter with ``/query``, ``/queryAll`` (with paging) and ``/jobs/query`` (Bulk API 2.0).
     """
     cursors: QueryCursors = getattr(ctx, "query_cursors", None) or QueryCursors()
-    jobs: QueryJobs = getattr(ctx, "query_jobs", None) or QueryJobs()
+    data_dir = getattr(ctx, "data_dir", None)
+    jobs: QueryJobs = getattr(ctx, "query_jobs", None) or QueryJobs(
+        spool=Path(data_dir) / "query-jobs" if data_dir is not None else None
+    )
     try:
         ctx.query_cursors = cursors
         ctx.query_jobs = jobs
@@ -334,7 +414,7 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         cursor = _Cursor(result, kind)
         size = _batch_size(request)
         if _page_end(result, 0, size) >= len(result.records):
-            body = {"totalSize": result.total_size, "done": True, "records": result.records}
+            body = {"totalSize": result.total_size, "done": True, "records": list(result.records)}
             return JSONResponse(body)
         key = cursors.add(cursor)
         return JSONResponse(_page(version, key, cursor, 0, size))
@@ -394,19 +474,24 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         result = execute(
             query, ctx.schema, ctx.store, include_deleted=operation == "queryAll", api_version=version
         )
-        header, lines = render_csv_lines(result, _DELIMITERS[delimiter], _LINE_ENDINGS[line_ending])
+        job_id = jobs.new_id()
+        path = jobs.spool / f"{job_id}.csv"
+        header, offsets = write_csv_file(result, _DELIMITERS[delimiter], _LINE_ENDINGS[line_ending], path)
+        sobject = result.sobject
+        del result  # the matched rows go now; the CSV file holds the result
         now = _now()
         job = QueryJob(
-            id=jobs.new_id(),
+            id=job_id,
             operation=operation,
-            sobject=result.sobject,
+            sobject=sobject,
             query=query,
             api_version=version,
             column_delimiter=delimiter,
             line_ending=line_ending,
             created=now,
             header=header,
-            lines=lines,
+            path=path,
+            offsets=offsets,
             created_by=getattr(ctx, "user_id", None) or _INTEGRATION_USER,
         )
         jobs.add(job)
@@ -429,17 +514,20 @@ def build_query_router(ctx: Any, *, dependencies: Sequence[Any] = ()) -> APIRout
         start = 0
         if locator not in (None, "", "null"):
             decoded = _decode_locator(str(locator))
-            if decoded is None or decoded > len(job.lines):
+            if decoded is None or decoded > job.rows:
                 raise _api_error(400, "INVALIDJOB", f"Invalid locator: {locator}")
             start = decoded
-        total = len(job.lines)
+        total = job.rows
         end = min(total, start + max_records)
-        text = job.header + "".join(job.lines[start:end])
+        size = len(job.header.encode()) + job.offsets[end] - job.offsets[start]
         headers = {
             "Sforce-Locator": _encode_locator(end) if end < total else "null",
             "Sforce-NumberOfRecords": str(end - start),
+            "Content-Length": str(size),
         }
-        return Response(text, media_type="text/csv; charset=UTF-8", headers=headers)
+        return StreamingResponse(
+            job.chunks(start, end), media_type="text/csv; charset=UTF-8", headers=headers
+        )
 
     def patch_job(version: str, job_id: str, body: Any) -> Response:
         _check_version(version)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,6 +77,37 @@ class StoreLike(Protocol):
 # --------------------------------------------------------------------------- result
 
 
+class LazyRecords(Sequence[dict[str, Any]]):
+    """A query's records rendered only when read (a page slice, or one by one), from the matched rows."""
+
+    def __init__(self, rows: list[Row], render: Callable[[Row], dict[str, Any]]) -> None:
+        self.rows = rows
+        self.render = render
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self.render(r) for r in self.rows[index]]
+        return self.render(self.rows[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        render = self.render
+        for r in self.rows:
+            yield render(r)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRecords):
+            return list(self) == list(other)
+        return isinstance(other, list) and list(self) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyRecords({len(self.rows)} rows)"
+
+
 @dataclass
 class QueryResult:
     """A whole query result.
@@ -90,7 +121,7 @@ class QueryResult:
         count_only: True for ``SELECT COUNT() …`` (no records).
     """
 
-    records: list[dict[str, Any]]
+    records: Sequence[dict[str, Any]]
     total_size: int
     columns: list[str]
     sobject: str
@@ -99,9 +130,16 @@ class QueryResult:
     #: Names of the child relationship subqueries in the records (their rows count toward a page).
     child_relationships: list[str] = field(default_factory=list)
     is_aggregate: bool = False
+    #: For a plain query: one getter per column over the matched rows (flat rows without rendering records).
+    getters: list[Getter] | None = None
 
     def flat_rows(self) -> Iterator[list[Any]]:
         """Each record as a list of values following :attr:`columns` (parents flattened, nulls as None)."""
+        if self.getters is not None and isinstance(self.records, LazyRecords):
+            getters = self.getters
+            for stored in self.records.rows:
+                yield [g(stored) for g in getters]
+            return
         paths = [c.split(".") for c in self.columns]
         for rec in self.records:
             row: list[Any] = []
@@ -992,6 +1030,19 @@ def execute(
         cols = [k for k in records[0] if k != "attributes"] if records else []
         return QueryResult(records, len(records), cols, "AggregateResult", is_aggregate=True)
     rows = compiled.page(rows)
+    if not compiled.subqueries:  # records are rendered when a page is read, not all at once
+        compiled._prefetch(compiled.shape, rows)
+        shape, name = compiled.shape, compiled.sobject.name
+        getters: dict[str, Getter] = {}
+        for res in compiled.fields:
+            getters.setdefault(res.column, res.getter)
+        return QueryResult(
+            LazyRecords(rows, lambda r: compiled._render_one(shape, r, name)),
+            len(rows),
+            compiled.columns(),
+            name,
+            getters=[getters[c] for c in compiled.columns()],
+        )
     records = compiled.render(rows)
     return QueryResult(
         records,
