@@ -1,8 +1,8 @@
 """Data sets: the owner's system data (after reset), the demo catalogue and the scalable generator.
 
 The demo is a telecom/SaaS seller's catalogue; the generator repeats the same templates for N packages
-(deterministic for a seed) and writes them with bulk inserts, indexes built afterwards, so 10,000 packages
-(about 1.1 million price rows) load in seconds.
+(deterministic for a seed) and writes them with bulk inserts in batches of ``SEED_BATCH`` packages (memory
+stays flat), indexes built afterwards, so 10,000 packages (about 1.1 million price rows) load in seconds.
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ PRICE_BOOKS = [
 BOOK_NAMES = {STANDARD: "Standard", EMEA: "EMEA", NORTH_AMERICA: "North America"}
 BOOK_CURRENCIES = {STANDARD: (USD, EUR, GBP, CAD), EMEA: (EUR, GBP), NORTH_AMERICA: (USD, CAD)}
 BOOK_FACTOR = {STANDARD: 1.0, EMEA: 0.95, NORTH_AMERICA: 0.97}
+SEED_BATCH = 2000  # generated packages written per batch (about 300,000 rows)
 ANNUAL_FACTOR = 12 * 0.9  # annual billing: twelve months less 10%
 
 # Usage rate plans: name -> rates (usage class id, unit id, USD amount per unit)
@@ -469,9 +470,100 @@ def _usage(store: Store, now: str) -> None:
 def _packages(
     store: Store, n: int, rng: random.Random, service_ids: dict[str, int], now: str, generated: bool
 ) -> None:
-    pkg, pcur, pfreq, pfpc, psvc, pspp, rec, one = [], [], [], [], [], [], [], []
+    pkg: list[tuple[Any, ...]] = []
+    pcur: list[tuple[Any, ...]] = []
+    pfreq: list[tuple[Any, ...]] = []
+    pfpc: list[tuple[Any, ...]] = []
+    psvc: list[tuple[Any, ...]] = []
+    pspp: list[tuple[Any, ...]] = []
+    rec: list[tuple[Any, ...]] = []
+    one: list[tuple[Any, ...]] = []
     ids = {"pc": 0, "pf": 0, "pfpc": 0, "ps": 0, "pspp": 0, "rec": 0, "one": 0}
+
+    def flush() -> None:
+        bools = (
+            "fullPeriod",
+            "invoiceDetail",
+            "postPaid",
+            "billOnAccountBillDay",
+            "isQuantityAllowed",
+            "chargeRecurringIfUsage",
+            "isGlobalAddOnEligible",
+            "ownerId",
+        )
+        sys_cols = ("created", "updated", "_label")
+        store.bulk_insert(
+            "Package", ("identity", "name", "description", "start", "expiry", *bools, *sys_cols), pkg
+        )
+        store.bulk_insert("Package/Currency", ("identity", "packageId", "currencyId", *sys_cols), pcur)
+        store.bulk_insert(
+            "Package/Frequency",
+            ("identity", "packageId", "name", "frequency", "frequencyTypeId", "sku", "isActive", *sys_cols),
+            pfreq,
+        )
+        store.bulk_insert(
+            "Package/Frequency/Currency",
+            ("identity", "packageFrequencyId", "packageCurrencyId", "priceBookId", "isActive", *sys_cols),
+            pfpc,
+        )
+        store.bulk_insert(
+            "Package/Service",
+            (
+                "identity",
+                "packageId",
+                "serviceId",
+                "defaultInstances",
+                "minimumInstances",
+                "maximumInstances",
+                *sys_cols,
+            ),
+            psvc,
+        )
+        store.bulk_insert(
+            "Package/Service/PricePlan",
+            (
+                "identity",
+                "packageServiceId",
+                "packageFrequencyId",
+                "packageCurrencyId",
+                "priceBookId",
+                "usageRatePlanId",
+                "effective",
+                *sys_cols,
+            ),
+            pspp,
+        )
+        store.bulk_insert(
+            "Package/Service/PricePlan/Recurring",
+            (
+                "identity",
+                "packageServicePricePlanId",
+                "serviceStatusTypeId",
+                "amount",
+                "startQuantity",
+                "created",
+                "updated",
+            ),
+            rec,
+        )
+        store.bulk_insert(
+            "Package/Service/PricePlan/OneTime",
+            (
+                "identity",
+                "packageServicePricePlanId",
+                "serviceStatusTransitionId",
+                "amount",
+                "created",
+                "updated",
+            ),
+            one,
+        )
+        for rows in (pkg, pcur, pfreq, pfpc, psvc, pspp, rec, one):
+            rows.clear()
+
     for i in range(n):
+        if i and i % SEED_BATCH == 0:
+            flush()  # in batches: memory stays flat however many packages
         t = TEMPLATES[i % len(TEMPLATES)]
         pid = i + 1
         jitter = round(rng.uniform(0.85, 1.2), 2) if generated else 1.0
@@ -582,80 +674,4 @@ def _packages(
                             one.append(
                                 (ids["one"], plan_id, ACTIVATION, round(svc.activation * scale, 2), now, now)
                             )
-    bools = (
-        "fullPeriod",
-        "invoiceDetail",
-        "postPaid",
-        "billOnAccountBillDay",
-        "isQuantityAllowed",
-        "chargeRecurringIfUsage",
-        "isGlobalAddOnEligible",
-        "ownerId",
-    )
-    sys_cols = ("created", "updated", "_label")
-    store.bulk_insert(
-        "Package", ("identity", "name", "description", "start", "expiry", *bools, *sys_cols), pkg
-    )
-    store.bulk_insert("Package/Currency", ("identity", "packageId", "currencyId", *sys_cols), pcur)
-    store.bulk_insert(
-        "Package/Frequency",
-        ("identity", "packageId", "name", "frequency", "frequencyTypeId", "sku", "isActive", *sys_cols),
-        pfreq,
-    )
-    store.bulk_insert(
-        "Package/Frequency/Currency",
-        ("identity", "packageFrequencyId", "packageCurrencyId", "priceBookId", "isActive", *sys_cols),
-        pfpc,
-    )
-    store.bulk_insert(
-        "Package/Service",
-        (
-            "identity",
-            "packageId",
-            "serviceId",
-            "defaultInstances",
-            "minimumInstances",
-            "maximumInstances",
-            *sys_cols,
-        ),
-        psvc,
-    )
-    store.bulk_insert(
-        "Package/Service/PricePlan",
-        (
-            "identity",
-            "packageServiceId",
-            "packageFrequencyId",
-            "packageCurrencyId",
-            "priceBookId",
-            "usageRatePlanId",
-            "effective",
-            *sys_cols,
-        ),
-        pspp,
-    )
-    store.bulk_insert(
-        "Package/Service/PricePlan/Recurring",
-        (
-            "identity",
-            "packageServicePricePlanId",
-            "serviceStatusTypeId",
-            "amount",
-            "startQuantity",
-            "created",
-            "updated",
-        ),
-        rec,
-    )
-    store.bulk_insert(
-        "Package/Service/PricePlan/OneTime",
-        (
-            "identity",
-            "packageServicePricePlanId",
-            "serviceStatusTransitionId",
-            "amount",
-            "created",
-            "updated",
-        ),
-        one,
-    )
+    flush()
