@@ -348,25 +348,36 @@ class SalesforceClient:
             One row per record, columns = the selected fields in order. Values are JSON types from REST,
             strings from Bulk (blank = None); callers normalise types.
         """
+        parts = list(self.query_frames(soql, bulk=bulk))
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def query_frames(self, soql: str, *, bulk: bool | None = None) -> Iterator[pd.DataFrame]:
+        """Run a SOQL query like :meth:`query_frame`, one frame per result page (REST page or Bulk results
+        page of up to a million rows), so a caller can stream millions of rows without holding them all.
+
+        Yields:
+            At least one frame (possibly empty), columns = the selected fields in order.
+        """
         columns = select_fields(soql)
         if bulk:
-            return self._bulk_query(soql, columns)
+            yield from self._bulk_query(soql, columns)
+            return
         first: dict[str, Any] = self._request("GET", "query/", params={"q": soql}).json()
         if (
             bulk is None
             and int(first.get("totalSize", 0)) > self.bulk_threshold
             and not first.get("done", True)
         ):
-            return self._bulk_query(soql, columns)
+            yield from self._bulk_query(soql, columns)
+            return
         rows = [_flatten(r) for r in first.get("records", [])]
         page = first
         while not page.get("done", True) and page.get("nextRecordsUrl"):
             page = self._request("GET", self._instance_url(page["nextRecordsUrl"])).json()
             rows.extend(_flatten(r) for r in page.get("records", []))
-        frame = pd.DataFrame(rows, columns=columns, dtype=object)
-        return frame
+        yield pd.DataFrame(rows, columns=columns, dtype=object)
 
-    def _bulk_query(self, soql: str, columns: list[str]) -> pd.DataFrame:
+    def _bulk_query(self, soql: str, columns: list[str]) -> Iterator[pd.DataFrame]:
         job = self._request(
             "POST",
             "jobs/query",
@@ -379,8 +390,8 @@ class SalesforceClient:
             raise SalesforceApiError(
                 msg, status=200, error_code="BULK_QUERY_FAILED", url=f"jobs/query/{job_id}"
             )
-        parts: list[pd.DataFrame] = []
         locator: str | None = None
+        empty = True
         while True:
             params: dict[str, Any] = {"maxRecords": 1_000_000}
             if locator:
@@ -389,22 +400,20 @@ class SalesforceClient:
                 "GET", f"jobs/query/{job_id}/results", params=params, headers={"Accept": "text/csv"}
             )
             text = response.text.replace("\x00", "")
+            locator = response.headers.get("Sforce-Locator")
             if text.strip():
                 # pandas' string dtype (Arrow-backed) keeps a million-row result compact; blank = missing.
-                parts.append(
-                    pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
-                )
-            del text
-            locator = response.headers.get("Sforce-Locator")
+                frame = pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""])
+                del text
+                for col in columns:
+                    if col not in frame.columns:
+                        frame[col] = None
+                empty = False
+                yield frame[columns]
             if not locator or locator == "null":
                 break
-        if not parts:
-            return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        for col in columns:
-            if col not in frame.columns:
-                frame[col] = None
-        return frame[columns]
+        if empty:
+            yield pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
 
     def _wait_job(self, path: str) -> dict[str, Any]:
         delay = self.poll_interval
@@ -555,11 +564,16 @@ class SalesforceClient:
             results.loc[outcome.index, RESULT_COLUMNS] = outcome[RESULT_COLUMNS]
         return results
 
-    def _csv_chunks(self, frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
-        """Split so that each job's CSV stays under ``bulk_max_bytes`` (estimated from a sample)."""
+    def rows_per_bulk_job(self, frame: pd.DataFrame) -> int:
+        """How many rows like ``frame``'s fit one Bulk ingest job (CSV under ``bulk_max_bytes``, estimated
+        from a sample of up to 1,000 rows, with a 10% margin)."""
         sample = frame.head(1000).to_csv(index=False).encode()
         per_row = max(1, len(sample) // max(1, min(len(frame), 1000)))
-        rows = max(1, int(self.bulk_max_bytes * 0.9) // per_row)
+        return max(1, int(self.bulk_max_bytes * 0.9) // per_row)
+
+    def _csv_chunks(self, frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        """Split so that each job's CSV stays under ``bulk_max_bytes``."""
+        rows = self.rows_per_bulk_job(frame)
         for start in range(0, len(frame), rows):
             yield frame.iloc[start : start + rows]
 

@@ -178,6 +178,5 @@ def report(context: dict[str, Any]) -> dict[str, Any]:
     # a successful run keeps only its small JSON summaries; a failed one keeps every file for inspection
     shutil.rmtree(folder / "extract", ignore_errors=True)
     shutil.rmtree(folder / "load", ignore_errors=True)
-    for path in (folder / "plan").glob("*.parquet"):
-        path.unlink()
+    shutil.rmtree(folder / "plan", ignore_errors=True)
     return payload

@@ -20,25 +20,38 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shutil
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from logisense_sync.clients.salesforce import NOT_PROCESSED, RequestLimitExceeded, SalesforceClient
 from logisense_sync.clients.soql import format_soql, identifier
-from logisense_sync.extract.catalog import CATALOG_RESOURCES, CatalogFrames, read_catalog
+from logisense_sync.extract.catalog import CATALOG_RESOURCES, CatalogFrames, write_catalog
+from logisense_sync.pipelines.catalog_shards import (
+    SHARD_ENTRIES,
+    key_pf,
+    read_current,
+    read_extracted,
+    shard_count,
+    stash_current,
+)
 from logisense_sync.pipelines.report import SyncReport
 from logisense_sync.transforms.catalog import (
     CREATE_ONLY,
     FIELDS,
+    FINDING_COLUMNS,
     KEY,
     OBJECTS,
-    SOURCE_COLUMNS,
     CatalogConfig,
+    CatalogRecords,
+    duplicate_skus,
     transform_catalog,
 )
 from logisense_sync.transforms.catalog_diff import diff_records, diff_standard_book, record_hash
@@ -102,10 +115,9 @@ def extract_catalog(client: Any, run_dir: Path, options: SyncOptions) -> dict[st
     started = time.monotonic()
     calls = int(getattr(client, "request_count", 0))
     books = sorted(options.narrowed) if options.narrowed else None
-    catalog = read_catalog(client, books)
-    catalog.to_parquet(run_dir / "extract")
+    rows = write_catalog(client, run_dir / "extract", books)
     summary = {
-        "rows": catalog.row_counts(),
+        "rows": rows,
         "logisense_calls": int(getattr(client, "request_count", 0)) - calls,
         "seconds": round(time.monotonic() - started, 2),
     }
@@ -116,28 +128,6 @@ def extract_catalog(client: Any, run_dir: Path, options: SyncOptions) -> dict[st
 def catalog_routes(catalog: CatalogFrames) -> dict[str, pd.DataFrame]:
     """The catalogue frames keyed by LogiSense route, as :func:`transform_catalog` takes them."""
     return {spec.route: getattr(catalog, spec.attr) for spec in CATALOG_RESOURCES}
-
-
-def read_extracted(directory: Path) -> dict[str, pd.DataFrame]:
-    """The extracted frames keyed by route, with only the columns the transform reads (less memory).
-
-    Args:
-        directory: where :meth:`CatalogFrames.to_parquet` wrote.
-
-    Returns:
-        Route → frame (routes the transform does not read are left out).
-    """
-    import pyarrow.parquet as pq
-
-    frames: dict[str, pd.DataFrame] = {}
-    for spec in CATALOG_RESOURCES:
-        wanted = SOURCE_COLUMNS.get(spec.route)
-        if wanted is None:
-            continue
-        path = directory / f"{spec.attr}.parquet"
-        present = set(pq.read_schema(path).names)
-        frames[spec.route] = pd.read_parquet(path, columns=[c for c in wanted if c in present])
-    return frames
 
 
 # ---------------------------------------------------------------------------------------------- read SF
@@ -212,8 +202,12 @@ def plan_catalog(
     *,
     as_of: dt.datetime,
     state_dir: Path | None = None,
+    shard_entries: int = SHARD_ENTRIES,
 ) -> dict[str, Any]:
     """Transform the extracted catalogue, read Salesforce, and write the plan to ``run_dir/plan``.
+
+    A full run plans in shards of about ``shard_entries`` price book entries (:mod:`.catalog_shards`), one
+    folder ``plan/<shard>`` each; a narrowed run is small and planned as one shard.
 
     Args:
         sf: Salesforce client.
@@ -221,86 +215,148 @@ def plan_catalog(
         options: run options.
         as_of: the instant package windows are judged at.
         state_dir: where last-synced hashes live (None = no drift detection).
+        shard_entries: price book entries per shard.
 
     Returns:
         Summary: planned counts per object and operation, unchanged, drift, skipped, samples, API calls.
     """
     started = time.monotonic()
     calls = sf.usage.calls
-    currencies = salesforce_currencies(sf)
+    extract_dir = run_dir / "extract"
     books = options.narrowed
-    records = transform_catalog(
-        read_extracted(run_dir / "extract"),
-        CatalogConfig(as_of=as_of, currencies=currencies, price_book_ids=books),
+    entries = int(_read_json(run_dir / "extract.json").get("rows", {}).get("frequency_currencies", 0))
+    shards = 1 if books is not None else shard_count(entries, shard_entries)
+    freqs = pd.read_parquet(extract_dir / "package_frequencies.parquet", columns=["sku"])
+    config = CatalogConfig(
+        as_of=as_of,
+        currencies=salesforce_currencies(sf),
+        price_book_ids=books,
+        duplicate_skus=duplicate_skus(freqs),
     )
-    desired = records.frames
-    std_key = f"pb:{records.standard_book_id}" if records.standard_book_id is not None else None
-
-    # current Salesforce state, in scope
     pb_fields = ["Id", KEY, "Name", "Description", "IsActive", "IsStandard"]
     pb_now = _select(sf, pb_fields, "Pricebook2", "LogiSense_Id__c != null OR IsStandard = true")
+    if books is None:
+        for obj, fields in _current_fields().items():
+            soql = f"SELECT {', '.join(identifier(f) for f in fields)} FROM {identifier(obj)} WHERE LogiSense_Id__c != null"
+            stash_current(sf, soql, run_dir / "current" / obj, shards)
+    plan_dir = run_dir / "plan"
+    shutil.rmtree(plan_dir, ignore_errors=True)
+    totals = _PlanTotals()
+    refs: set[str] | None = None
+    for shard in range(shards):
+        records = transform_catalog(read_extracted(extract_dir, shard, shards), config)
+        if books is None:
+            now = {
+                obj: read_current(run_dir / "current" / obj, shard, f) for obj, f in _current_fields().items()
+            }
+        else:
+            now = _current_narrowed(sf, records, pb_now, books)
+        state = {} if options.full_refresh or state_dir is None else load_state(state_dir, shard, shards)
+        plans, sizes = _plan_shard(records, pb_now, now, state, books, with_books=shard == 0)
+        if (plans["Product_Service__c"]["op"] == "delete").any():
+            refs = _referenced_lines(sf) if refs is None else refs
+            plans["Product_Service__c"] = _keep_referenced(plans["Product_Service__c"], refs, totals.notes)
+        totals.add(shard, plans, records, sizes, plan_dir / f"{shard:04d}")
+        log.info("catalogue plan shard %d of %d: %s", shard + 1, shards, totals.planned)
+    shutil.rmtree(run_dir / "current", ignore_errors=True)
+    totals.findings_frame().to_parquet(plan_dir / "findings.parquet", index=False)
+    summary = totals.summary()
+    summary["shards"] = shards
+    summary["salesforce_calls"] = sf.usage.calls - calls
+    summary["seconds"] = round(time.monotonic() - started, 2)
+    summary["options"] = {**asdict(options), "price_book_ids": list(options.price_book_ids)}
+    _write_json(run_dir / "plan.json", summary)
+    log.info("catalogue plan: %s (skipped %d)", summary["planned"], summary["skipped_total"])
+    return summary
+
+
+def _current_fields() -> dict[str, list[str]]:
+    return {
+        "Product2": ["Id", KEY, *FIELDS["Product2"]],
+        "PricebookEntry": ["Id", KEY, "Pricebook2Id", *FIELDS["PricebookEntry"]],
+        "Product_Service__c": ["Id", KEY, *FIELDS["Product_Service__c"]],
+    }
+
+
+def _standard_book(pb_now: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     std_rows = pb_now.loc[pb_now["IsStandard"].astype(str).str.lower() == "true"]
-    std_sf_id = str(std_rows["Id"].iloc[0]) if len(std_rows) else None
+    return std_rows, (str(std_rows["Id"].iloc[0]) if len(std_rows) else None)
+
+
+def _current_narrowed(
+    sf: SalesforceClient, records: CatalogRecords, pb_now: pd.DataFrame, books: frozenset[int]
+) -> dict[str, pd.DataFrame]:
+    """The integrated Salesforce records a narrowed run covers: its books' entries and lines, its products,
+    and (when the standard book is not one of them) the standard entries and lines of its products."""
+    fields = _current_fields()
+    desired = records.frames
+    _, std_sf_id = _standard_book(pb_now)
+    std_key = f"pb:{records.standard_book_id}" if records.standard_book_id is not None else None
+    sf_book_ids = dict(zip(pb_now[KEY].astype(str), pb_now["Id"].astype(str), strict=True))
+    if std_key and std_sf_id:
+        sf_book_ids[std_key] = std_sf_id
+    std_in_scope = records.standard_book_id in books
+    entries, lines = desired["PricebookEntry"], desired["Product_Service__c"]
+    pr_now = _select_keys(sf, fields["Product2"], "Product2", desired["Product2"][KEY])
+    scope_ids = [sf_book_ids[k] for k in desired["Pricebook2"][KEY] if k in sf_book_ids and k != std_key]
+    if std_in_scope and std_sf_id:
+        scope_ids.append(std_sf_id)
+    pe_now = _select_in(sf, fields["PricebookEntry"], "PricebookEntry", "Pricebook2Id", scope_ids)
+    ps_now = _select_in(sf, fields["Product_Service__c"], "Product_Service__c", "Pricebook__c", scope_ids)
+    if not std_in_scope:
+        std_keys = entries.loc[entries["IsStandard"].astype(bool), KEY]
+        pe_now = pd.concat(
+            [pe_now, _select_keys(sf, fields["PricebookEntry"], "PricebookEntry", std_keys)],
+            ignore_index=True,
+        )
+        std_line_keys = lines.loc[lines["Pricebook__r.LogiSense_Id__c"] == std_key, KEY]
+        ps_now = pd.concat(
+            [ps_now, _select_keys(sf, fields["Product_Service__c"], "Product_Service__c", std_line_keys)],
+            ignore_index=True,
+        )
+    return {"Product2": pr_now, "PricebookEntry": pe_now, "Product_Service__c": ps_now}
+
+
+def _plan_shard(
+    records: CatalogRecords,
+    pb_now: pd.DataFrame,
+    now: dict[str, pd.DataFrame],
+    state: dict[str, pd.Series],
+    books: frozenset[int] | None,
+    *,
+    with_books: bool,
+) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Diff one shard's desired records against Salesforce: the plan per object and the current sizes."""
+    desired = records.frames
+    std_rows, std_sf_id = _standard_book(pb_now)
     pb_custom_now = pb_now.loc[pb_now["IsStandard"].astype(str).str.lower() != "true"]
     desired_books = desired["Pricebook2"]
     if books is not None:
         pb_custom_now = pb_custom_now.loc[pb_custom_now[KEY].isin(desired_books[KEY])]
-    sf_book_ids = dict(zip(pb_now[KEY].astype(str), pb_now["Id"].astype(str), strict=True))
-    if std_key and std_sf_id:
-        sf_book_ids[std_key] = std_sf_id
-
-    pr_fields = ["Id", KEY, *FIELDS["Product2"]]
-    pe_fields = ["Id", KEY, "Pricebook2Id", *FIELDS["PricebookEntry"]]
-    ps_fields = ["Id", KEY, *FIELDS["Product_Service__c"]]
-    entries = desired["PricebookEntry"]
-    lines = desired["Product_Service__c"]
-    std_in_scope = books is None or (records.standard_book_id in books)
-    if books is None:
-        pr_now = _select(sf, pr_fields, "Product2", "LogiSense_Id__c != null")
-        pe_now = _select(sf, pe_fields, "PricebookEntry", "LogiSense_Id__c != null")
-        ps_now = _select(sf, ps_fields, "Product_Service__c", "LogiSense_Id__c != null")
+    plans: dict[str, pd.DataFrame] = {}
+    if with_books:  # Pricebook2: tag the standard book, then the others
+        tag = diff_standard_book(desired_books, pb_now)
+        pb_plan = diff_records(
+            "Pricebook2",
+            desired_books.loc[~desired_books["IsStandard"].astype(bool)],
+            pb_custom_now,
+            skipped=records.skipped["Pricebook2"],
+            state=state.get("Pricebook2"),
+        )
+        pb_plan = pd.concat([tag, pb_plan], ignore_index=True) if len(tag) else pb_plan
     else:
-        pr_now = _select_keys(sf, pr_fields, "Product2", desired["Product2"][KEY])
-        scope_ids = [sf_book_ids[k] for k in desired_books[KEY] if k in sf_book_ids and k != std_key]
-        if std_in_scope and std_sf_id:
-            scope_ids.append(std_sf_id)
-        pe_now = _select_in(sf, pe_fields, "PricebookEntry", "Pricebook2Id", scope_ids)
-        ps_now = _select_in(sf, ps_fields, "Product_Service__c", "Pricebook__c", scope_ids)
-        if not std_in_scope:
-            std_keys = entries.loc[entries["IsStandard"].astype(bool), KEY]
-            pe_now = pd.concat(
-                [pe_now, _select_keys(sf, pe_fields, "PricebookEntry", std_keys)], ignore_index=True
-            )
-            std_line_keys = lines.loc[lines["Pricebook__r.LogiSense_Id__c"] == std_key, KEY]
-            ps_now = pd.concat(
-                [ps_now, _select_keys(sf, ps_fields, "Product_Service__c", std_line_keys)], ignore_index=True
-            )
-
-    state = {} if options.full_refresh or state_dir is None else load_state(state_dir)
-    plan_dir = run_dir / "plan"
-    plan_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"planned": {}, "unchanged": {}, "drift": {}, "samples": {}, "notes": []}
-
-    # Pricebook2: tag the standard book, then the others
-    tag = diff_standard_book(desired_books, pb_now)
-    pb_plan = diff_records(
-        "Pricebook2",
-        desired_books.loc[~desired_books["IsStandard"].astype(bool)],
-        pb_custom_now,
-        skipped=records.skipped["Pricebook2"],
-        state=state.get("Pricebook2"),
-    )
-    pb_plan = pd.concat([tag, pb_plan], ignore_index=True) if len(tag) else pb_plan
-    pb_plan["part"] = "book"
-    plans = {"Pricebook2": pb_plan}
+        pb_plan = diff_records("Pricebook2", desired_books.head(0), pb_custom_now.head(0))
+    plans["Pricebook2"] = pb_plan.assign(part="book")
     plans["Product2"] = diff_records(
         "Product2",
         desired["Product2"],
-        pr_now,
+        now["Product2"],
         skipped=records.skipped["Product2"],
         state=state.get("Product2"),
     ).assign(part="product")
 
+    entries, pe_now = desired["PricebookEntry"], now["PricebookEntry"]
+    std_in_scope = books is None or (records.standard_book_id in books)
     is_std = entries["IsStandard"].astype(bool)
     pe_std_now = pe_now.loc[pe_now["Pricebook2Id"].astype(str) == str(std_sf_id)]
     pe_custom_now = pe_now.loc[pe_now["Pricebook2Id"].astype(str) != str(std_sf_id)]
@@ -322,63 +378,111 @@ def plan_catalog(
     ).assign(part="custom")
     std_plan = _hold_standard_entries(std_plan, custom_plan, entries.loc[is_std], pe_std_now)
     plans["PricebookEntry"] = pd.concat([std_plan, custom_plan], ignore_index=True)
-
-    ps_plan = diff_records(
+    plans["Product_Service__c"] = diff_records(
         "Product_Service__c",
-        lines,
-        ps_now,
+        desired["Product_Service__c"],
+        now["Product_Service__c"],
         skipped=records.skipped["Product_Service__c"],
         state=state.get("Product_Service__c"),
     ).assign(part="line")
-    deletes = ps_plan["op"] == "delete"
-    if deletes.any():
-        refs = _select(
-            sf,
-            ["Product_Service__c"],
-            "Opportunity_Product_Service__c",
-            "Product_Service__r.LogiSense_Id__c != null",
-        )
-        used = ps_plan["Id"].isin(set(refs["Product_Service__c"].dropna().astype(str))) & deletes
-        if used.any():
-            summary["notes"].append(
-                f"{int(used.sum())} Product_Service__c line(s) no longer in LogiSense are kept: "
-                "opportunities reference them (Opportunity_Product_Service__c)"
-            )
-            ps_plan = ps_plan.loc[~used]
-    plans["Product_Service__c"] = ps_plan
-
-    current_sizes = {
-        "Pricebook2": len(pb_custom_now) + len(std_rows),
-        "Product2": len(pr_now),
+    sizes = {
+        "Pricebook2": len(pb_custom_now) + len(std_rows) if with_books else 0,
+        "Product2": len(now["Product2"]),
         "PricebookEntry": len(pe_now),
-        "Product_Service__c": len(ps_now),
+        "Product_Service__c": len(now["Product_Service__c"]),
     }
-    for obj in OBJECTS:
-        plan = plans[obj]
-        plan.to_parquet(plan_dir / f"{obj}.parquet", index=False)
-        counts = plan["op"].value_counts().to_dict()
-        summary["planned"][obj] = {str(k): int(v) for k, v in counts.items()}
-        changed = int((plan["op"] == "update").sum()) + int((plan["op"] == "tag").sum())
-        in_both = len(desired[obj]) - int((plan["op"] == "create").sum())
-        summary["unchanged"][obj] = max(0, in_both - changed) if current_sizes[obj] else 0
-        summary["drift"][obj] = int(plan["drift"].sum())
-        summary["samples"][obj] = {
-            str(op): json.loads(rows.head(SAMPLE_ROWS).drop(columns=["part"]).to_json(orient="records"))
-            for op, rows in plan.groupby("op", sort=False)
-        }
-        hashes = pd.DataFrame(
-            {KEY: desired[obj][KEY].to_numpy(), "hash": record_hash(desired[obj], obj).to_numpy()}
+    return plans, sizes
+
+
+def _referenced_lines(sf: SalesforceClient) -> set[str]:
+    """Ids of the integrated Product_Service__c lines an opportunity references."""
+    refs = _select(
+        sf,
+        ["Product_Service__c"],
+        "Opportunity_Product_Service__c",
+        "Product_Service__r.LogiSense_Id__c != null",
+    )
+    return set(refs["Product_Service__c"].dropna().astype(str))
+
+
+def _keep_referenced(plan: pd.DataFrame, refs: set[str], notes: list[str]) -> pd.DataFrame:
+    used = plan["Id"].isin(refs) & (plan["op"] == "delete")
+    if not used.any():
+        return plan
+    notes.append(
+        f"{int(used.sum())} Product_Service__c line(s) no longer in LogiSense are kept: "
+        "opportunities reference them (Opportunity_Product_Service__c)"
+    )
+    return plan.loc[~used]
+
+
+@dataclass
+class _PlanTotals:
+    """What the plan summary adds up over the shards (counts, a few sample rows, the findings)."""
+
+    planned: dict[str, dict[str, int]] = field(default_factory=lambda: {obj: {} for obj in OBJECTS})
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OBJECTS, 0))
+    drift: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OBJECTS, 0))
+    samples: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: {obj: {} for obj in OBJECTS})
+    findings: list[pd.DataFrame] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        shard: int,
+        plans: dict[str, pd.DataFrame],
+        records: CatalogRecords,
+        sizes: dict[str, int],
+        folder: Path,
+    ) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        desired = records.frames
+        for obj in OBJECTS:
+            plan = plans[obj]
+            plan.to_parquet(folder / f"{obj}.parquet", index=False)
+            for op, n in plan["op"].value_counts().items():
+                self.planned[obj][str(op)] = self.planned[obj].get(str(op), 0) + int(n)
+            changed = int(plan["op"].isin(["update", "tag"]).sum())
+            in_both = len(desired[obj]) - int((plan["op"] == "create").sum())
+            if obj == "Pricebook2" and shard:
+                in_both = 0
+            self.unchanged[obj] += max(0, in_both - changed) if sizes[obj] else 0
+            self.drift[obj] += int(plan["drift"].sum())
+            for op, rows in plan.groupby("op", sort=False):
+                taken = self.samples[obj].setdefault(str(op), [])
+                if len(taken) < SAMPLE_ROWS:
+                    more = rows.head(SAMPLE_ROWS - len(taken)).drop(columns=["part"])
+                    taken += json.loads(more.to_json(orient="records"))
+            mine = desired[obj] if obj != "Pricebook2" or shard == 0 else desired[obj].head(0)
+            hashes = pd.DataFrame(
+                {
+                    KEY: mine[KEY].to_numpy(),
+                    "hash": record_hash(mine, obj).to_numpy(),
+                    "pf": key_pf(mine[KEY]),
+                }
+            )
+            hashes.to_parquet(folder / f"{obj}.hash.parquet", index=False)
+        if len(records.findings):
+            self.findings.append(records.findings)
+
+    def findings_frame(self) -> pd.DataFrame:
+        return (
+            pd.concat(self.findings, ignore_index=True)
+            if self.findings
+            else pd.DataFrame(columns=FINDING_COLUMNS)
         )
-        hashes.to_parquet(plan_dir / f"{obj}.hash.parquet", index=False)
-    records.findings.to_parquet(plan_dir / "findings.parquet", index=False)
-    summary["skipped_total"] = len(records.findings)
-    summary["skipped"] = records.findings.head(50).to_dict(orient="records")
-    summary["salesforce_calls"] = sf.usage.calls - calls
-    summary["seconds"] = round(time.monotonic() - started, 2)
-    summary["options"] = {**asdict(options), "price_book_ids": list(options.price_book_ids)}
-    _write_json(run_dir / "plan.json", summary)
-    log.info("catalogue plan: %s (skipped %d)", summary["planned"], summary["skipped_total"])
-    return summary
+
+    def summary(self) -> dict[str, Any]:
+        findings = self.findings_frame()
+        return {
+            "planned": {obj: ops for obj, ops in self.planned.items()},
+            "unchanged": self.unchanged,
+            "drift": self.drift,
+            "samples": self.samples,
+            "notes": self.notes,
+            "skipped_total": len(findings),
+            "skipped": findings.head(50).to_dict(orient="records"),
+        }
 
 
 def _pair(keys: pd.Series) -> pd.Series:
@@ -432,34 +536,56 @@ def _hold_standard_entries(
 # ---------------------------------------------------------------------------------------------- state
 
 
-def load_state(state_dir: Path) -> dict[str, pd.Series]:
-    """Last-synced hashes per object (key → hash); missing files mean no state."""
+def load_state(state_dir: Path, shard: int = 0, shards: int = 1) -> dict[str, pd.Series]:
+    """Last-synced hashes per object (key → hash) for one plan shard; missing files mean no state."""
     state: dict[str, pd.Series] = {}
     for obj in OBJECTS:
-        path = state_dir / f"{obj}.parquet"
-        if path.exists():
-            frame = pd.read_parquet(path)
+        frame = _state_part(state_dir / f"{obj}.parquet", shard, shards)
+        if frame is not None:
             state[obj] = pd.Series(frame["hash"].to_numpy(), index=frame[KEY].to_numpy())
     return state
 
 
-def _save_state(state_dir: Path, run_dir: Path, results: pd.DataFrame) -> None:
+def _state_part(path: Path, shard: int, shards: int) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    frame = pd.read_parquet(path)
+    if shards > 1:
+        pf = frame["pf"].to_numpy() if "pf" in frame.columns else key_pf(frame[KEY])
+        frame = frame.loc[pf % shards == shard]
+    return frame
+
+
+def _save_state(state_dir: Path, run_dir: Path, failed: dict[str, set[str]], shards: int) -> None:
+    """Record the hashes of what this run planned (minus failed records), shard by shard, over the old state."""
     state_dir.mkdir(parents=True, exist_ok=True)
     for obj in OBJECTS:
-        hashes_path = run_dir / "plan" / f"{obj}.hash.parquet"
-        if not hashes_path.exists():
-            continue
-        fresh = pd.read_parquet(hashes_path)
-        bad = results.loc[(results["object"] == obj) & ~results["success"].astype(bool), KEY]
-        fresh = fresh.loc[~fresh[KEY].isin(bad)]
         path = state_dir / f"{obj}.parquet"
-        if path.exists():
-            old = pd.read_parquet(path)
-            old = old.loc[~old[KEY].isin(fresh[KEY]) & ~old[KEY].isin(bad)]
-            fresh = pd.concat([old, fresh], ignore_index=True)
         tmp = path.with_suffix(".tmp")
-        fresh.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        bad = failed.get(obj, set())
+        writer: pq.ParquetWriter | None = None
+        try:
+            for shard in range(shards):
+                hashes_path = run_dir / "plan" / f"{shard:04d}" / f"{obj}.hash.parquet"
+                if not hashes_path.exists():
+                    continue
+                fresh = pd.read_parquet(hashes_path)
+                fresh = fresh.loc[~fresh[KEY].isin(bad)]
+                old = _state_part(path, shard, shards)
+                if old is not None:
+                    if "pf" not in old.columns:
+                        old = old.assign(pf=key_pf(old[KEY]))
+                    old = old.loc[~old[KEY].isin(fresh[KEY]) & ~old[KEY].isin(bad)]
+                    fresh = pd.concat([old, fresh], ignore_index=True)
+                table = pa.Table.from_pandas(fresh[[KEY, "hash", "pf"]], preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is not None:
+            tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------------------- load
@@ -510,9 +636,13 @@ def _payload(step: _Step, rows: pd.DataFrame) -> pd.DataFrame:
 def load_catalog(sf: SalesforceClient, run_dir: Path, *, state_dir: Path | None = None) -> dict[str, Any]:
     """Write the plan in ``run_dir/plan`` to Salesforce, parents before children.
 
-    Creates (and Pricebook2/Product2 updates) are upserts on ``LogiSense_Id__c`` with relationship columns by
-    external id; PricebookEntry/Product_Service__c updates send only updatable fields by ``Id``. Every failed
-    or unprocessed row is collected. A spent request limit stops the load: the rest is marked not processed.
+    Step by step (:data:`_STEPS`), the step's rows of every plan shard are gathered into batches that each
+    fill a Bulk job (or go through sObject Collections when the whole step is small), so a sharded plan costs
+    no more API calls than one big one. Creates (and Pricebook2/Product2 updates) are upserts on
+    ``LogiSense_Id__c`` with relationship columns by external id; PricebookEntry/Product_Service__c updates
+    send only updatable fields by ``Id``. Every outcome goes to ``load/results.parquet`` as it comes; failed
+    and unprocessed rows are counted and the first ones kept for the report. A spent request limit stops the
+    load: the rest is marked not processed.
 
     Args:
         sf: Salesforce client.
@@ -524,86 +654,144 @@ def load_catalog(sf: SalesforceClient, run_dir: Path, *, state_dir: Path | None 
     """
     started = time.monotonic()
     calls = sf.usage.calls
-    plans = {obj: pd.read_parquet(run_dir / "plan" / f"{obj}.parquet") for obj in OBJECTS}
-    outcomes: list[pd.DataFrame] = []
-    stopped: str | None = None
-    for step in _STEPS:
-        plan = plans[step.obj]
-        rows = plan.loc[(plan["part"] == step.part) & plan["op"].isin(step.ops)]
-        if rows.empty:
-            continue
-        rows = rows.reset_index(drop=True)
-        if stopped:
-            res = pd.DataFrame(
-                {"success": False, "error_code": NOT_PROCESSED, "message": stopped}, index=rows.index
-            )
-        else:
-            payload = _payload(step, rows)
-            log.info("%s %s %s: %d rows", step.obj, step.part, "/".join(step.ops), len(rows))
-            try:
-                if step.method == "upsert":
-                    res = sf.upsert(step.obj, KEY, payload)
-                elif step.method == "delete":
-                    res = sf.delete(step.obj, list(payload["Id"].astype(str)))
+    shard_dirs = sorted(p for p in (run_dir / "plan").iterdir() if p.is_dir())
+    outcomes = _Outcomes(run_dir / "load" / "results.parquet")
+    try:
+        for step in _STEPS:
+            for rows in _step_batches(sf, step, shard_dirs):
+                if outcomes.stopped:
+                    res = pd.DataFrame(
+                        {"success": False, "error_code": NOT_PROCESSED, "message": outcomes.stopped},
+                        index=rows.index,
+                    )
                 else:
-                    res = sf.update(step.obj, payload)
-            except RequestLimitExceeded as exc:
-                stopped = f"Salesforce request limit exceeded: {exc}"
-                log.error("%s; stopping the load", stopped)
-                res = exc.results if exc.results is not None else pd.DataFrame(index=rows.index)
-                res = res.reindex(rows.index)
-                res["success"] = res["success"].fillna(False).astype(bool) if "success" in res else False
-                res["error_code"] = res.get("error_code", pd.Series(index=rows.index, dtype=object)).fillna(
-                    NOT_PROCESSED
-                )
-                res["message"] = res.get("message", pd.Series(index=rows.index, dtype=object)).fillna(stopped)
-                res.loc[res["success"], ["error_code", "message"]] = None
-        outcomes.append(
-            pd.DataFrame(
-                {
-                    "object": step.obj,
-                    "op": rows["op"].to_numpy(),
-                    KEY: rows[KEY].to_numpy(),
-                    "Id": rows["Id"].to_numpy(),
-                    "success": res["success"].astype(bool).to_numpy(),
-                    "error_code": res["error_code"].to_numpy(),
-                    "message": res["message"].to_numpy(),
-                }
-            )
-        )
-    results = (
-        pd.concat(outcomes, ignore_index=True)
-        if outcomes
-        else pd.DataFrame({c: pd.Series([], dtype=object) for c in RESULT_COLUMNS})
-    )
-    results["success"] = results["success"].astype(bool)
-    (run_dir / "load").mkdir(parents=True, exist_ok=True)
-    results.astype({"error_code": object, "message": object, "Id": object}).to_parquet(
-        run_dir / "load" / "results.parquet", index=False
-    )
+                    log.info("%s %s %s: %d rows", step.obj, step.part, "/".join(step.ops), len(rows))
+                    res = _write_step(sf, step, rows, outcomes)
+                outcomes.add(step.obj, rows, res)
+    finally:
+        outcomes.close()
     if state_dir is not None:
-        _save_state(state_dir, run_dir, results)
-    ok = results.loc[results["success"]]
-    failed = results.loc[~results["success"] & (results["error_code"] != NOT_PROCESSED)]
-    unprocessed = results.loc[~results["success"] & (results["error_code"] == NOT_PROCESSED)]
-    done: dict[str, dict[str, int]] = {}
-    for row in ok.groupby(["object", "op"]).size().reset_index(name="n").itertuples(index=False):
-        done.setdefault(str(row.object), {})[str(row.op)] = int(str(row.n))
+        _save_state(state_dir, run_dir, outcomes.failed_keys, len(shard_dirs))
     summary = {
-        "done": done,
-        "failed_total": len(failed),
-        "failed": failed.head(50)[["object", "op", KEY, "error_code", "message"]]
-        .rename(columns={KEY: "key"})
-        .to_dict(orient="records"),
-        "not_processed": {str(k): int(v) for k, v in unprocessed.groupby("object").size().items()},
-        "stopped": stopped,
+        "done": outcomes.done,
+        "failed_total": outcomes.failed_total,
+        "failed": outcomes.failed_rows,
+        "not_processed": outcomes.not_processed,
+        "stopped": outcomes.stopped,
         "salesforce_calls": sf.usage.calls - calls,
         "salesforce_usage": f"{sf.usage.used}/{sf.usage.limit}" if sf.usage.used is not None else None,
         "seconds": round(time.monotonic() - started, 2),
     }
     _write_json(run_dir / "load.json", summary)
-    log.info("catalogue load: done %s, failed %d, stopped %s", done, len(failed), stopped)
+    log.info(
+        "catalogue load: done %s, failed %d, stopped %s",
+        outcomes.done,
+        outcomes.failed_total,
+        outcomes.stopped,
+    )
     return summary
+
+
+def _step_batches(sf: SalesforceClient, step: _Step, shard_dirs: list[Path]) -> Iterator[pd.DataFrame]:
+    """The step's rows over every shard, in batches of about one Bulk job each (one batch if it is small)."""
+    pending: list[pd.DataFrame] = []
+    size = 0
+    per_job: int | None = None
+    for folder in shard_dirs:
+        plan = pd.read_parquet(folder / f"{step.obj}.parquet")
+        rows = plan.loc[(plan["part"] == step.part) & plan["op"].isin(step.ops)]
+        if rows.empty:
+            continue
+        per_job = per_job or int(sf.rows_per_bulk_job(_payload(step, rows)) * 0.95)
+        pending.append(rows)
+        size += len(rows)
+        while size >= per_job and size > sf.bulk_threshold:
+            batch = pd.concat(pending, ignore_index=True)
+            yield batch.iloc[:per_job].reset_index(drop=True)
+            pending, size = [batch.iloc[per_job:]], len(batch) - per_job
+    if size:
+        yield pd.concat(pending, ignore_index=True).reset_index(drop=True)
+
+
+def _write_step(sf: SalesforceClient, step: _Step, rows: pd.DataFrame, outcomes: _Outcomes) -> pd.DataFrame:
+    payload = _payload(step, rows)
+    try:
+        if step.method == "upsert":
+            return sf.upsert(step.obj, KEY, payload)
+        if step.method == "delete":
+            return sf.delete(step.obj, list(payload["Id"].astype(str)))
+        return sf.update(step.obj, payload)
+    except RequestLimitExceeded as exc:
+        outcomes.stopped = f"Salesforce request limit exceeded: {exc}"
+        log.error("%s; stopping the load", outcomes.stopped)
+        res = exc.results if exc.results is not None else pd.DataFrame(index=rows.index)
+        res = res.reindex(rows.index)
+        res["success"] = res["success"].fillna(False).astype(bool) if "success" in res else False
+        res["error_code"] = res.get("error_code", pd.Series(index=rows.index, dtype=object)).fillna(
+            NOT_PROCESSED
+        )
+        res["message"] = res.get("message", pd.Series(index=rows.index, dtype=object)).fillna(
+            outcomes.stopped
+        )
+        res.loc[res["success"], ["error_code", "message"]] = None
+        return res
+
+
+_RESULT_SCHEMA = pa.schema([(c, pa.bool_() if c == "success" else pa.large_string()) for c in RESULT_COLUMNS])
+
+
+class _Outcomes:
+    """Every write's outcome, streamed to a parquet file, with the counts and first failures the report needs."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(path, _RESULT_SCHEMA)
+        self.done: dict[str, dict[str, int]] = {}
+        self.failed_total = 0
+        self.failed_rows: list[dict[str, Any]] = []
+        self.failed_keys: dict[str, set[str]] = {}
+        self.not_processed: dict[str, int] = {}
+        self.stopped: str | None = None
+
+    def add(self, obj: str, rows: pd.DataFrame, res: pd.DataFrame) -> None:
+        out = pd.DataFrame(
+            {
+                "object": obj,
+                "op": rows["op"].to_numpy(),
+                KEY: rows[KEY].to_numpy(),
+                "Id": rows["Id"].to_numpy(),
+                "success": res["success"].astype(bool).to_numpy(),
+                "error_code": res["error_code"].to_numpy(),
+                "message": res["message"].to_numpy(),
+            }
+        )
+        text = {
+            c: out[c].astype(object).where(out[c].notna(), None) for c in RESULT_COLUMNS if c != "success"
+        }
+        self.writer.write_table(
+            pa.Table.from_pandas(out.assign(**text), schema=_RESULT_SCHEMA, preserve_index=False)
+        )
+        ok = out["success"]
+        for op, n in out.loc[ok, "op"].value_counts().items():
+            self.done.setdefault(obj, {})[str(op)] = self.done.get(obj, {}).get(str(op), 0) + int(n)
+        skipped = ~ok & (out["error_code"] == NOT_PROCESSED)
+        failed = ~ok & ~skipped
+        if skipped.any():
+            self.not_processed[obj] = self.not_processed.get(obj, 0) + int(skipped.sum())
+        if (~ok).any():
+            self.failed_keys.setdefault(obj, set()).update(out.loc[~ok, KEY].astype(str))
+        if failed.any():
+            self.failed_total += int(failed.sum())
+            room = 50 - len(self.failed_rows)
+            if room > 0:
+                first = out.loc[failed].head(room)[["object", "op", KEY, "error_code", "message"]]
+                self.failed_rows += [
+                    {str(k): v for k, v in row.items()}
+                    for row in first.rename(columns={KEY: "key"}).to_dict(orient="records")
+                ]
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -664,6 +852,7 @@ def sync_catalog(
     *,
     as_of: dt.datetime,
     state_dir: Path | None = None,
+    shard_entries: int = SHARD_ENTRIES,
 ) -> SyncReport:
     """Run extract → plan → load → report in one process (benchmarks, scripts).
 
@@ -674,12 +863,13 @@ def sync_catalog(
         options: run options (``dry_run`` skips the load).
         as_of: the run instant.
         state_dir: drift state folder.
+        shard_entries: price book entries per plan shard.
 
     Returns:
         The report (not raised: call :meth:`SyncReport.raise_if_failed`).
     """
     extract_catalog(logisense, run_dir, options)
-    plan_catalog(sf, run_dir, options, as_of=as_of, state_dir=state_dir)
+    plan_catalog(sf, run_dir, options, as_of=as_of, state_dir=state_dir, shard_entries=shard_entries)
     if not options.dry_run:
         load_catalog(sf, run_dir, state_dir=state_dir)
     return build_report(run_dir)

@@ -101,11 +101,14 @@ class CatalogConfig:
         currencies: ISO codes of the active Salesforce currencies (``CurrencyType``); others are skipped.
         price_book_ids: the narrowed books (None = every book). Standard entries are then produced only for
             products and currencies sold in these books (unless the standard book is one of them).
+        duplicate_skus: SKUs used more than once in the whole catalogue (:func:`duplicate_skus`), for when the
+            frames hold only part of it (a plan shard); duplicates within the frames are found anyway.
     """
 
     as_of: dt.datetime
     currencies: frozenset[str]
     price_book_ids: frozenset[int] | None = None
+    duplicate_skus: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -187,6 +190,20 @@ def _findings(obj: str, keys: pd.Series, records: pd.Series, rule: pd.Series | s
 
 def _dates(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+
+def duplicate_skus(package_frequencies: pd.DataFrame) -> frozenset[str]:
+    """SKUs that more than one package frequency uses (each such product is skipped, never guessed at).
+
+    Args:
+        package_frequencies: the LogiSense ``Package/Frequency`` frame (``sku`` column).
+
+    Returns:
+        The duplicated, non-blank SKUs.
+    """
+    sku = package_frequencies["sku"]
+    sku = sku.loc[sku.notna() & (sku.astype(str) != "")]
+    return frozenset(sku.loc[sku.duplicated(keep=False)].astype(str))
 
 
 def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig) -> CatalogRecords:
@@ -288,7 +305,7 @@ def transform_catalog(frames: Mapping[str, pd.DataFrame], config: CatalogConfig)
     no_services = ~prod["packageId"].isin(pservices["packageId"].dropna())
     bad_prod = bad_prod.mask(no_services, "package frequency has no services: nothing to price")
     sku = prod["ProductCode"]
-    dup = sku.notna() & sku.duplicated(keep=False)
+    dup = sku.notna() & (sku.duplicated(keep=False) | sku.isin(config.duplicate_skus))
     bad_prod = bad_prod.mask(
         dup & (bad_prod == ""), "duplicate SKU " + sku.astype(str) + ": fix it in LogiSense"
     )
