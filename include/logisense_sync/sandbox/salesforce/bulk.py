@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import itertools
+import operator
 import shutil
 import tempfile
 import threading
@@ -454,6 +455,19 @@ class BulkApi:
         control = self.ctx.control
         width = len(header)
         succeeded = failed = 0
+        # The columns that become the record body (all but the upsert key / the Id of an update), read by
+        # position, so no row needs a dict of every column or a case-insensitive name comparison.
+        key_col = ext_col if job.operation == "upsert" else id_col if job.operation == "update" else None
+        body_cols = [i for i in range(width) if i != key_col]
+        body_names = [header[i] for i in body_cols]
+        pick: Callable[[list[str]], Any] = (
+            operator.itemgetter(*body_cols)
+            if len(body_cols) > 1
+            else (lambda row: (row[body_cols[0]],))
+            if body_cols
+            else (lambda row: ())
+        )
+        write_ok, write_bad = ok.writerow, bad.writerow
         for row in rows:
             if len(row) != width:
                 message = (
@@ -464,7 +478,7 @@ class BulkApi:
                 bad.writerow(["", message, *row])
                 failed += 1
                 continue
-            values = dict(zip(header, row, strict=True))
+            values = dict(zip(body_names, pick(row), strict=True))
             mark = store.mark()
             try:
                 if fault is not None and control.should_fail_record(fault):
@@ -484,10 +498,10 @@ class BulkApi:
                     if id_col is not None and job.operation in ("update", "delete", "hardDelete")
                     else ""
                 )
-                bad.writerow([failed_id, exc.bulk_error(), *row])
+                write_bad([failed_id, exc.bulk_error(), *row])
                 failed += 1
                 continue
-            ok.writerow([record_id, "true" if created else "false", *row])
+            write_ok([record_id, "true" if created else "false", *row])
             succeeded += 1
         job.succeeded, job.failed = succeeded, failed
 
@@ -525,17 +539,14 @@ class BulkApi:
         op = job.operation
         if op == "insert":
             return dml.insert(so, values, csv=True), True
-        if op == "upsert":
+        if op == "upsert":  # `values` holds every column but the external id
             assert ext_col is not None
             assert job.external_id is not None
-            ext_value = row[ext_col]
-            body = {k: v for k, v in values.items() if k.lower() != job.external_id.lower()}
-            return dml.upsert(so, job.external_id, ext_value, body, csv=True)  # type: ignore[no-any-return]
+            return dml.upsert(so, job.external_id, row[ext_col], values, csv=True)  # type: ignore[no-any-return]
         assert id_col is not None
         record_id = row[id_col]
-        if op == "update":
-            body = {k: v for i, (k, v) in enumerate(values.items()) if i != id_col}
-            return dml.update(record_id, body, sobject=so, csv=True), False
+        if op == "update":  # `values` holds every column but the Id
+            return dml.update(record_id, values, sobject=so, csv=True), False
         return dml.delete(record_id, sobject=so), False
 
     def results_chunks(self, job_id: str, kind: str) -> Iterator[bytes]:

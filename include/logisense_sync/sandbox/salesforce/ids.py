@@ -12,16 +12,26 @@ _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-5]{3})?$")
 POD = "8c0"
 
 
+#: Upper-case letters -> "1", every other character -> "0" (the checksum's bit per character).
+_UPPER_BITS = str.maketrans({c: ("1" if "A" <= c <= "Z" else "0") for c in map(chr, range(128))})
+
+
 def checksum(id15: str) -> str:
     """The 3-character suffix that makes a 15-character id case-insensitive."""
-    out = ""
-    for block in range(3):
-        bits = 0
-        for i, ch in enumerate(id15[block * 5 : block * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << i
-        out += _SUFFIX[bits]
-    return out
+    bits = id15[:15].translate(_UPPER_BITS)
+    if len(bits) < 15 or not (
+        bits.isascii() and bits.isdigit()
+    ):  # not 15 ASCII characters: the character-by-character rule
+        out = ""
+        for block in range(3):
+            value = 0
+            for i, ch in enumerate(id15[block * 5 : block * 5 + 5]):
+                if "A" <= ch <= "Z":
+                    value |= 1 << i
+            out += _SUFFIX[value]
+        return out
+    # Character i of a block is bit i: reverse each 5-character block and read it as binary.
+    return _SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)] + _SUFFIX[int(bits[14:9:-1], 2)]
 
 
 def to18(id15: str) -> str:

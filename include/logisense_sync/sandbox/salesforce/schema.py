@@ -125,6 +125,9 @@ class SObject:
 
     def field(self, name: str) -> Field | None:
         """The field called `name` (case-insensitive), or None."""
+        f = self.fields.get(name)  # the exact API name (the usual case) needs no lower-casing
+        if f is not None:
+            return f
         return self._lower.get(name.lower())
 
     def add_field(self, f: Field) -> None:

@@ -206,6 +206,12 @@ class Store:
         return self.schema.by_prefix(record_id[:3]) if record_id else None
 
     def _find(self, record_id: str, include_deleted: bool) -> tuple[Table, StoredRow] | None:
+        if type(record_id) is str and len(record_id) == 18:  # a canonical id (from an index): no normalising
+            so = self.schema.by_prefix(record_id[:3])
+            table = self._tables.get(so.name) if so is not None else None
+            row = table.rows.get(record_id) if table is not None else None
+            if table is not None and row is not None:
+                return None if not include_deleted and table.is_deleted(row) else (table, row)
         canonical = ids.normalize(record_id)
         if canonical is None:
             return None
