@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import itertools
+import json
 import operator
 import shutil
 import tempfile
@@ -131,6 +132,13 @@ class IngestJob:
         return body
 
 
+def _json_bytes(content: Any) -> bytes:
+    """`content` rendered exactly as starlette's JSONResponse renders it."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode()
+
+
 @dataclass
 class V1Batch:
     """A Bulk API 1.0 batch."""
@@ -138,13 +146,27 @@ class V1Batch:
     id: str
     job_id: str
     created: str
-    request: Any
+    spool: Path
     state: str = "Queued"
     state_message: str | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
-    query_records: list[dict[str, Any]] | None = None
+    has_query_records: bool = False
     processed: int = 0
     failed: int = 0
+
+    def path(self, kind: str) -> Path:
+        """The spool file of the batch's `request`, `result` or query `records` (the JSON the route returns)."""
+        return self.spool / f"{self.id}.{kind}.json"
+
+    def save(self, kind: str, content: Any) -> None:
+        """Write `content` as the JSON its route answers (rendered as JSONResponse renders it)."""
+        self.path(kind).write_bytes(_json_bytes(content))
+
+    def load(self, kind: str) -> bytes:
+        """The JSON saved for `kind` (`[]` if none was)."""
+        try:
+            return self.path(kind).read_bytes()
+        except FileNotFoundError:
+            return b"[]"
 
     def info(self) -> dict[str, Any]:
         """The BatchInfo JSON."""
@@ -238,6 +260,10 @@ class BulkApi:
             for job in self.jobs.values():
                 job.remove_files()
             self.jobs.clear()
+            for v1_job in self.v1_jobs.values():
+                for batch in v1_job.batches.values():
+                    for kind in ("request", "result", "records"):
+                        batch.path(kind).unlink(missing_ok=True)
             self.v1_jobs.clear()
             self._batches = 0
 
@@ -650,7 +676,8 @@ class BulkApi:
         self._batches += 1
         if job.operation in ("query", "queryAll"):
             text = raw.decode("utf-8")
-            batch = V1Batch(self._new_id("751"), job.id, now_iso(), text)
+            batch = V1Batch(self._new_id("751"), job.id, now_iso(), self.spool)
+            batch.save("request", text)
             job.batches[batch.id] = batch
             self._v1_query(job, batch, text)
             return batch
@@ -658,7 +685,8 @@ class BulkApi:
             payload = parse_json(raw)
         except SalesforceApiError:
             payload = None
-        batch = V1Batch(self._new_id("751"), job.id, now_iso(), payload)
+        batch = V1Batch(self._new_id("751"), job.id, now_iso(), self.spool)
+        batch.save("request", payload)
         job.batches[batch.id] = batch
         if not isinstance(payload, list):
             batch.state, batch.state_message = (
@@ -681,6 +709,7 @@ class BulkApi:
                     if isinstance(item, dict)
                 ],
             )
+        results: list[dict[str, Any]] = []
         with store.transaction():
             for item in payload:
                 try:
@@ -696,13 +725,14 @@ class BulkApi:
                             raise duplicate_external_id(value)
                     with store.savepoint():
                         record_id, created = self._v1_apply(job, so, item)
-                    batch.results.append({"success": True, "created": created, "id": record_id, "errors": []})
+                    results.append({"success": True, "created": created, "id": record_id, "errors": []})
                 except SalesforceApiError as exc:
                     batch.failed += 1
-                    batch.results.append(
+                    results.append(
                         {"success": False, "created": False, "id": None, "errors": [exc.record_error()]}
                     )
                 batch.processed += 1
+        batch.save("result", results)
         batch.state = "Completed"
         return batch
 
@@ -744,8 +774,9 @@ class BulkApi:
         except Exception as exc:  # noqa: BLE001 - the SOQL engine's own error types become a failed batch
             batch.state, batch.state_message = "Failed", f"InvalidBatch : {getattr(exc, 'message', str(exc))}"
             return
-        batch.query_records = list(result.records)
-        batch.processed = len(batch.query_records)
+        batch.path("records").write_bytes(_json_bytes(list(result.records)))
+        batch.has_query_records = True
+        batch.processed = len(result.records)
         batch.state = "Completed"
 
 
@@ -877,25 +908,25 @@ def build_bulk_router(ctx: SandboxContext) -> APIRouter:
         return JSONResponse(api.v1_batch(job_id, batch_id).info())
 
     @router.get(v1 + "/{job_id}/batch/{batch_id}/request")
-    def v1_request(version: str, job_id: str, batch_id: str, _: Session = v1_session) -> JSONResponse:
-        return JSONResponse(api.v1_batch(job_id, batch_id).request)
+    def v1_request(version: str, job_id: str, batch_id: str, _: Session = v1_session) -> Response:
+        return Response(api.v1_batch(job_id, batch_id).load("request"), media_type="application/json")
 
     @router.get(v1 + "/{job_id}/batch/{batch_id}/result")
-    def v1_result(version: str, job_id: str, batch_id: str, _: Session = v1_session) -> JSONResponse:
+    def v1_result(version: str, job_id: str, batch_id: str, _: Session = v1_session) -> Response:
         batch = api.v1_batch(job_id, batch_id)
-        if batch.query_records is not None:
+        if batch.has_query_records:
             return JSONResponse([ids.to18("752" + batch.id[3:15])])
         if batch.state == "Failed":
             raise BulkV1Error(400, "InvalidBatch", batch.state_message or "Batch failed")
-        return JSONResponse(batch.results)
+        return Response(batch.load("result"), media_type="application/json")
 
     @router.get(v1 + "/{job_id}/batch/{batch_id}/result/{result_id}")
     def v1_query_result(
         version: str, job_id: str, batch_id: str, result_id: str, _: Session = v1_session
-    ) -> JSONResponse:
+    ) -> Response:
         batch = api.v1_batch(job_id, batch_id)
-        if batch.query_records is None:
+        if not batch.has_query_records:
             raise BulkV1Error(400, "InvalidBatch", "Batch has no query result")
-        return JSONResponse(batch.query_records)
+        return Response(batch.load("records"), media_type="application/json")
 
     return router

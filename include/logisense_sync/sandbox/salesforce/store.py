@@ -42,6 +42,8 @@ Record = dict[str, Any]
 _MISSING = object()
 #: Distinct values shared per field at most; values past that are stored as they come (unique-ish fields).
 INTERN_LIMIT = 65_536
+#: Children per parent kept in a list (beyond that, a set) in the child indexes.
+SMALL_FAMILY = 128
 #: Field types whose values are never shared (ids and long text are unique per record).
 _NO_INTERN_TYPES = frozenset({"id", "textarea"})
 
@@ -156,8 +158,9 @@ class Store:
         # (sobject, field) -> key -> id or set of ids (non-deleted records only)
         self._ext: dict[tuple[str, str], dict[Any, str | set[str]]] = {}
         self._ext_fields: dict[str, list[Field]] = {}
-        # (sobject, field) -> parent id -> child ids, for cascade-delete and derived-amount relationships
-        self._children: dict[tuple[str, str], dict[str, set[str]]] = {}
+        # (sobject, field) -> parent id -> child ids, for cascade-delete and derived-amount relationships (a
+        # list while small: a tenth of a set's memory per child; a set past SMALL_FAMILY children)
+        self._children: dict[tuple[str, str], dict[str, list[str] | set[str]]] = {}
         self._child_fields: dict[str, list[Field]] = {}
         # (Pricebook2Id, Product2Id, CurrencyIsoCode) -> PricebookEntry id
         self.entry_key: dict[tuple[str, str, str], str] = {}
@@ -412,9 +415,13 @@ class Store:
                 kids = self._children[(so.name, f.name)]
                 siblings = kids.get(parent)
                 if siblings is None:
-                    kids[parent] = {rid}
-                else:
+                    kids[parent] = [rid]
+                elif isinstance(siblings, set):
                     siblings.add(rid)
+                elif rid not in siblings:
+                    siblings.append(rid)
+                    if len(siblings) > SMALL_FAMILY:
+                        kids[parent] = set(siblings)
         if so.name == "PricebookEntry":
             self.entry_key[(row.get("Pricebook2Id"), row.get("Product2Id"), row.get("CurrencyIsoCode"))] = rid
 
@@ -439,8 +446,10 @@ class Store:
             parent = row.get(f.name)
             if parent:
                 kids = self._children[(so.name, f.name)].get(parent)
-                if kids is not None:
+                if isinstance(kids, set):
                     kids.discard(rid)
+                elif kids is not None and rid in kids:
+                    kids.remove(rid)
         if so.name == "PricebookEntry":
             key = (row.get("Pricebook2Id"), row.get("Product2Id"), row.get("CurrencyIsoCode"))
             if self.entry_key.get(key) == rid:
