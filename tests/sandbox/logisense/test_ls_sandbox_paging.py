@@ -133,3 +133,29 @@ def test_generator_writes_the_same_rows_in_batches(tmp_path: Path, monkeypatch: 
 
     assert strip(batched.snapshot()) == strip(one.snapshot())
     assert batched.counts()["Package"] == 23
+
+
+def test_every_name_echo_is_the_referenced_rows_label(store: Store) -> None:
+    # echoes of reference data come from label maps, the others from joins: both must equal the target's label
+    snapshot = store.snapshot()
+    checked = 0
+    for route, rows in snapshot.items():
+        for f in BY_ROUTE[route].refs:
+            target = store.table(f.ref or "")
+            labels = dict(store.conn.execute(f"SELECT identity, _label FROM {target}"))
+            for row in rows:
+                assert row[f.echo] == labels.get(row[f.name]), (route, f.name, row["identity"])
+                checked += 1
+    assert checked > 1000
+
+
+def test_echoes_follow_a_renamed_price_book_in_the_next_page(store: Store) -> None:
+    route = "Package/Frequency/Currency"
+    before = page(store, route, 1, 50)["pagedResults"]["items"]
+    assert {it["priceBookName"] for it in before} >= {"Standard"}
+    with store.write("update") as tx:
+        store.update(tx, BY_ROUTE["PriceBook"], 1, {"name": "Global"}, children=False)
+    after = page(store, route, 1, 50)["pagedResults"]["items"]
+    assert [it["priceBookName"] for it in after] == [
+        "Global" if it["priceBookName"] == "Standard" else it["priceBookName"] for it in before
+    ]

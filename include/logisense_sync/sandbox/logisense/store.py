@@ -161,38 +161,77 @@ class _PageMarks:
         self.after[offset] = identity
 
 
-_CONVERTERS: dict[
-    tuple[tuple[str, ...], tuple[str, ...]], Callable[[Iterable[Sequence[Any]]], list[Row]]
-] = {}
+#: Reference data: few rows, named by many. Their ``xName`` echoes come from a label map held per data version
+#: instead of a join per row (a 10,000-row Package/Service/PricePlan page: 4 of its 7 joins).
+LABEL_MAPPED: frozenset[str] = frozenset(
+    {
+        "AccountStatusType",
+        "AccountType",
+        "BillGroup",
+        "ContactPointType",
+        "ContactType",
+        "Currency",
+        "FrequencyType",
+        "PriceBook",
+        "Service",
+        "ServiceStatusTransition",
+        "ServiceStatusType",
+        "Usage/Class",
+        "Usage/Rate/Group",
+        "Usage/Rate/Plan",
+        "Usage/Unit",
+    }
+)
 
 
-def _row_converter(
-    keys: tuple[str, ...], bools: tuple[str, ...]
-) -> Callable[[Iterable[Sequence[Any]]], list[Row]]:
-    """A function turning SQL rows into dicts with ``keys``, compiled once per column list.
+@dataclass(frozen=True)
+class _Shape:
+    """How a resource is read: the SELECT, the wire keys in order, which are booleans, which echo label maps."""
+
+    sql: str
+    keys: tuple[str, ...]
+    bools: tuple[str, ...]
+    mapped: tuple[tuple[str, str, str], ...]  # (echo key, reference key, referenced route)
+
+
+Converter = Callable[[Iterable[Sequence[Any]], tuple[dict[int, Any], ...]], list[Row]]
+_CONVERTERS: dict[_Shape, Converter] = {}
+
+
+def _row_converter(shape: _Shape) -> Converter:
+    """A function turning SQL rows into dicts with ``shape.keys``, compiled once per shape.
 
     One list comprehension over a dict display (the row unpacked into locals) instead of ``dict(zip())`` and a
-    loop per row: rendering a 10,000-row page is most of what a Search costs.
+    loop per row: rendering a 10,000-row page is most of what a Search costs. Mapped echoes are looked up in
+    the label maps passed along (``maps[j]`` for ``shape.mapped[j]``).
     """
-    cached = _CONVERTERS.get((keys, bools))
+    cached = _CONVERTERS.get(shape)
     if cached is not None:
         return cached
-    names = [f"c{i}" for i in range(len(keys))]
+    echoes = {echo: (j, ref_key) for j, (echo, ref_key, _) in enumerate(shape.mapped)}
+    columns = [k for k in shape.keys if k not in echoes]  # the SELECT's columns, in order
+    names = {k: f"c{i}" for i, k in enumerate(columns)}
     values = []
-    for key, name in zip(keys, names, strict=True):
-        if key == "extensions":
-            values.append(f"{key!r}: (_loads({name}) if {name} else {{}})")
-        elif key in bools:
-            values.append(f"{key!r}: (None if {name} is None else bool({name}))")
+    for key in shape.keys:
+        if key in echoes:
+            j, ref_key = echoes[key]
+            values.append(f"{key!r}: m{j}.get({names[ref_key]})")
+        elif key == "extensions":
+            values.append(f"{key!r}: (_loads({names[key]}) if {names[key]} else {{}})")
+        elif key in shape.bools:
+            values.append(f"{key!r}: (None if {names[key]} is None else bool({names[key]}))")
         else:
-            values.append(f"{key!r}: {name}")
-    target = ", ".join(names) + ("," if len(names) == 1 else "")
-    source = f"def convert(rows):\n    return [{{{', '.join(values)}}} for ({target}) in rows]\n"
+            values.append(f"{key!r}: {names[key]}")
+    target = ", ".join(names.values()) + ("," if len(names) == 1 else "")
+    unpack = "".join(f"    m{j} = maps[{j}]\n" for j in range(len(shape.mapped)))
+    source = (
+        f"def convert(rows, maps):\n{unpack}    return [{{{', '.join(values)}}} for ({target}) in rows]\n"
+    )
     namespace: dict[str, Any] = {"_loads": json.loads}
     # keys come from the resource registry (projections are intersected with it) and are written as literals
-    exec(compile(source, f"<row converter {', '.join(keys)}>", "exec"), namespace)
-    convert: Callable[[Iterable[Sequence[Any]]], list[Row]] = namespace["convert"]
-    _CONVERTERS[(keys, bools)] = convert
+    exec(compile(source, f"<row converter {', '.join(shape.keys)}>", "exec"), namespace)
+    convert: Converter = namespace["convert"]
+    _CONVERTERS[shape] = convert
     return convert
 
 
@@ -214,7 +253,8 @@ class Store:
         self._count_cache: OrderedDict[tuple[Any, ...], int] = OrderedDict()
         self._order_cache: OrderedDict[tuple[Any, ...], array[int]] = OrderedDict()
         self._page_marks: OrderedDict[tuple[str, int], _PageMarks] = OrderedDict()
-        self._select_cache: dict[tuple[str, tuple[str, ...] | None], tuple[str, list[str], list[str]]] = {}
+        self._select_cache: dict[tuple[str, tuple[str, ...] | None], _Shape] = {}
+        self._label_maps: dict[str, dict[int, Any]] = {}
         self.before_write: dict[str, Hook] = {}
         self.after_write: dict[str, Hook] = {}
         self.before_delete: dict[str, Callable[[Store, Tx, Resource, Row], None]] = {}
@@ -287,6 +327,7 @@ class Store:
         self._count_cache.clear()
         self._order_cache.clear()
         self._page_marks.clear()
+        self._label_maps.clear()
 
     # --- raw access used by rules ----------------------------------------------------------------------
     def raw(self, route: str, identity: Any) -> Row | None:
@@ -315,8 +356,8 @@ class Store:
         return _q(BY_ROUTE[route].table)
 
     # --- rendering -----------------------------------------------------------------------------------
-    def _select(self, res: Resource, fields: Sequence[str] | None) -> tuple[str, list[str], list[str]]:
-        """SELECT ... FROM ... LEFT JOIN ... for ``res``; returns (sql, output keys, bool keys)."""
+    def _select(self, res: Resource, fields: Sequence[str] | None) -> _Shape:
+        """SELECT ... FROM ... LEFT JOIN ... for ``res``, its wire keys, boolean keys and label-mapped echoes."""
         key = (res.route, tuple(fields) if fields is not None else None)
         cached = self._select_cache.get(key)
         if cached is not None:
@@ -327,6 +368,7 @@ class Store:
         keys = ["identity"]
         bools: list[str] = []
         joins: list[str] = []
+        mapped: list[tuple[str, str, str]] = []
         for i, f in enumerate(res.fields):
             if f.hidden or (wanted is not None and f.name not in wanted):
                 continue
@@ -334,7 +376,10 @@ class Store:
             keys.append(f.name)
             if f.type == "bool":
                 bools.append(f.name)
-            if f.ref:
+            if f.ref in LABEL_MAPPED:
+                mapped.append((f.echo, f.name, f.ref))
+                keys.append(f.echo)
+            elif f.ref:
                 alias = f"r{i}"
                 joins.append(
                     f"LEFT JOIN {_q(BY_ROUTE[f.ref].table)} {alias} ON {alias}.identity = {t}.{_q(f.name)}"
@@ -346,26 +391,33 @@ class Store:
                 cols.append(f"{t}.{sys_col}")
                 keys.append(sys_col)
         sql = f"SELECT {', '.join(cols)} FROM {t} {' '.join(joins)}"
-        result = (sql, keys, bools)
-        self._select_cache[key] = result
-        return result
+        shape = _Shape(sql, tuple(keys), tuple(bools), tuple(mapped))
+        self._select_cache[key] = shape
+        return shape
 
-    @staticmethod
-    def _convert(rows: Iterable[Sequence[Any]], keys: list[str], bools: list[str]) -> list[Row]:
+    def _labels(self, route: str) -> dict[int, Any]:
+        """identity -> label of a ``LABEL_MAPPED`` table (cached until the next write)."""
+        labels = self._label_maps.get(route)
+        if labels is None:
+            labels = dict(self.conn.execute(f"SELECT identity, _label FROM {_q(BY_ROUTE[route].table)}"))
+            self._label_maps[route] = labels
+        return labels
+
+    def _convert(self, rows: Iterable[Sequence[Any]], shape: _Shape) -> list[Row]:
         """SQL rows to wire dicts: bool columns as booleans, ``extensions`` parsed (``{}`` when empty)."""
-        return _row_converter(tuple(keys), tuple(bools))(rows)
+        return _row_converter(shape)(rows, tuple(self._labels(route) for _, _, route in shape.mapped))
 
     def render(self, res: Resource, ids: Sequence[int], fields: Sequence[str] | None = None) -> list[Row]:
         """Wire objects for ``ids`` (in that order; unknown ids skipped)."""
         if not ids:
             return []
-        sql, keys, bools = self._select(res, fields)
+        shape = self._select(res, fields)
         by_id: dict[int, Row] = {}
         for chunk_start in range(0, len(ids), 30000):
             chunk = ids[chunk_start : chunk_start + 30000]
             marks = ",".join("?" * len(chunk))
-            cur = self.conn.execute(f"{sql} WHERE {_q(res.table)}.identity IN ({marks})", chunk)
-            for d in self._convert(cur.fetchall(), keys, bools):
+            cur = self.conn.execute(f"{shape.sql} WHERE {_q(res.table)}.identity IN ({marks})", chunk)
+            for d in self._convert(cur.fetchall(), shape):
                 by_id[d["identity"]] = d
         return [by_id[i] for i in ids if i in by_id]
 
@@ -657,16 +709,16 @@ class Store:
             marks = _PageMarks()
             self._cache_put(self._page_marks, (res.route, version), marks, 16)
         start, after = marks.before(offset)
-        sql, keys, bools = self._select(res, fields)
+        shape = self._select(res, fields)
         bound = "" if after is None else f" WHERE {t}.identity > ?"
         params: list[Any] = [] if after is None else [after]
         cur = self.conn.execute(
-            f"{sql}{bound} ORDER BY {t}.identity LIMIT ? OFFSET ?", [*params, limit, offset - start]
+            f"{shape.sql}{bound} ORDER BY {t}.identity LIMIT ? OFFSET ?", [*params, limit, offset - start]
         )
         rows = cur.fetchall()
         if rows:
             marks.add(offset + len(rows), rows[-1][0])
-        return self._convert(rows, keys, bools)
+        return self._convert(rows, shape)
 
     @staticmethod
     def _cache_put(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
@@ -1053,9 +1105,9 @@ class Store:
         with self.lock:
             out: dict[str, list[Row]] = {}
             for res in RESOURCES:
-                sql, keys, bools = self._select(res, None)
-                cur = self.conn.execute(f"{sql} ORDER BY {_q(res.table)}.identity")
-                out[res.route] = self._convert(cur.fetchall(), keys, bools)
+                shape = self._select(res, None)
+                cur = self.conn.execute(f"{shape.sql} ORDER BY {_q(res.table)}.identity")
+                out[res.route] = self._convert(cur.fetchall(), shape)
             return out
 
     def close(self) -> None:
