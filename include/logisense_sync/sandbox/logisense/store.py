@@ -11,6 +11,8 @@ all errors at once). The business rules live in ``rules.py``; this module is the
 from __future__ import annotations
 
 import bisect
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import logging
@@ -1091,6 +1093,16 @@ class Store:
                 raise
             self.conn.execute("COMMIT")
             self._invalidate(None)
+
+    def release_memory(self) -> None:
+        """Hand memory freed by a bulk load back to the OS (SQLite's cache, then glibc's free lists)."""
+        with self.lock:
+            self.conn.execute("PRAGMA shrink_memory")
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc.malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc: the memory is reused by the next load instead
+            pass
 
     def counts(self) -> dict[str, int]:
         """Number of objects per route."""
