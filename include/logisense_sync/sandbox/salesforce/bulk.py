@@ -440,7 +440,7 @@ class BulkApi:
         ext_field = so.field(job.external_id) if job.external_id else None
         try:
             if ext_col is not None and ext_field is not None:
-                dups = duplicate_keys(ext_field, (row[ext_col] for row in rows if len(row) == width))
+                dups = self._duplicate_keys(job, stream, ext_field, ext_col, width, rows)
                 stream.seek(0)
                 rows = self._reader(job, stream)
                 next(rows, None)
@@ -462,6 +462,37 @@ class BulkApi:
                 job.path(kind).unlink(missing_ok=True)
             return
         job.state = "JobComplete"
+
+    def _duplicate_keys(
+        self, job: IngestJob, stream: Any, ext_field: Any, ext_col: int, width: int, rows: Iterator[list[str]]
+    ) -> set[Any]:
+        """External ids given more than once in the upload. A first pass keeps only a hash per row (not
+        every key); a second pass, only when some hash repeats, finds the keys really repeated."""
+        seen: set[int] = set()
+        repeated: set[int] = set()
+        for row in rows:
+            if len(row) == width and row[ext_col] != "":
+                h = hash(ext_key(ext_field, row[ext_col]))
+                if h in seen:
+                    repeated.add(h)
+                else:
+                    seen.add(h)
+        del seen
+        if not repeated:
+            return set()
+        stream.seek(0)
+        again = self._reader(job, stream)
+        next(again, None)
+        return duplicate_keys(
+            ext_field,
+            (
+                row[ext_col]
+                for row in again
+                if len(row) == width
+                and row[ext_col] != ""
+                and hash(ext_key(ext_field, row[ext_col])) in repeated
+            ),
+        )
 
     def _process_rows(
         self,

@@ -13,6 +13,8 @@ Writes happen inside `transaction()`; `savepoint()` scopes per-record rollback.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import sqlite3
@@ -42,6 +44,8 @@ Record = dict[str, Any]
 _MISSING = object()
 #: Distinct values shared per field at most; values past that are stored as they come (unique-ish fields).
 INTERN_LIMIT = 65_536
+#: Records written in one transaction from which the freed memory is handed back to the OS afterwards.
+BIG_WRITE = 10_000
 #: Children per parent kept in a list (beyond that, a set) in the child indexes.
 SMALL_FAMILY = 128
 #: Field types whose values are never shared (ids and long text are unique per record).
@@ -148,6 +152,31 @@ def ext_key(field: Field, value: Any) -> Any:
     return value
 
 
+def _load_malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by a big write (undo logs, parsed rows) back to the OS where the C library can."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _slot(field: Field, value: Any) -> Any:
+    """Where a value sits in an external-id index: a case-insensitive text value by a 30-bit hash of its
+    lower-case form (an int costs far less than a lower-cased copy of every key; a hit is verified against
+    the record), anything else by its `ext_key`."""
+    if isinstance(value, str) and not field.case_sensitive:
+        return hash(value.lower()) & 0x3FFFFFFF
+    return ext_key(field, value)
+
+
 class Store:
     """All records of the org, with external-id indexes and write-through persistence."""
 
@@ -155,7 +184,7 @@ class Store:
         self.schema = schema
         self.lock = threading.RLock()
         self._tables: dict[str, Table] = {so.name: Table(so) for so in schema.sobjects()}
-        # (sobject, field) -> key -> id or set of ids (non-deleted records only)
+        # (sobject, field) -> _slot(value) -> id or set of ids (non-deleted records only)
         self._ext: dict[tuple[str, str], dict[Any, str | set[str]]] = {}
         self._ext_fields: dict[str, list[Field]] = {}
         # (sobject, field) -> parent id -> child ids, for cascade-delete and derived-amount relationships (a
@@ -278,10 +307,19 @@ class Store:
             return []
         index = self._ext.get((so.name, f.name))
         if index is not None:
-            hit = index.get(ext_key(f, value))
+            hit = index.get(_slot(f, value))
             if hit is None:
                 return []
-            return [hit] if isinstance(hit, str) else sorted(hit)
+            found = [hit] if isinstance(hit, str) else sorted(hit)
+            if isinstance(value, str) and not f.case_sensitive:  # hashed: keep the records really matching
+                want = ext_key(f, value)
+                rows = self._table(so).rows
+                found = [
+                    rid
+                    for rid in found
+                    if (row := rows.get(rid)) is not None and ext_key(f, row.get(f.name)) == want
+                ]
+            return found
         if f.type == "id":
             row = self.get_row(str(value))
             rid = row.get("Id") if row is not None else None
@@ -351,9 +389,11 @@ class Store:
                 self._depth -= 1
             if outer:
                 undo, self._undo = self._undo or [], None
-                touched = {(name, rid) for name, rid, _ in undo}
+                self._persist(undo)
+                big = len(undo) >= BIG_WRITE
                 del undo
-                self._persist(touched)
+                if big:
+                    release_free_memory()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -400,7 +440,7 @@ class Store:
             if value is None or value == "":
                 continue
             index = self._ext[(so.name, f.name)]
-            key = ext_key(f, value)
+            key = _slot(f, value)
             hit = index.get(key)
             if hit is None:
                 index[key] = rid
@@ -434,7 +474,7 @@ class Store:
             if value is None or value == "":
                 continue
             index = self._ext[(so.name, f.name)]
-            key = ext_key(f, value)
+            key = _slot(f, value)
             hit = index.get(key)
             if hit == rid:
                 del index[key]
@@ -457,15 +497,16 @@ class Store:
 
     # ------------------------------------------------------------------ persistence
 
-    def _persist(self, touched: set[tuple[str, str]]) -> None:
+    def _persist(self, undo: list[tuple[str, str, StoredRow | None]]) -> None:
+        """Write the records the undo log names (a record written twice is written twice: same result)."""
         if self._db is None:
             return
         tables = self._tables
-        gone = [(rid,) for name, rid in touched if rid not in tables[name].rows]
+        gone = [(rid,) for name, rid, _ in undo if rid not in tables[name].rows]
         # A generator keeps only one encoded record in memory at a time, however big the job.
         rows = (
             (rid, name, _encode(tables[name].unpack(row)))
-            for name, rid in touched
+            for name, rid, _ in undo
             if (row := tables[name].rows.get(rid)) is not None
         )
         db = self._db
