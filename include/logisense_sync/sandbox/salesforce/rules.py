@@ -169,7 +169,8 @@ class Dml:
             existing = found
             return self._write(so, existing, body, csv=csv)["Id"], False
         body[f.name] = ext_value
-        return self.insert(so, body, csv=csv), True
+        # `f` was just looked up and matched nothing: the unique check need not look it up again.
+        return str(self._write(so, None, body, csv=csv, checked=f.name)["Id"]), True
 
     def delete(self, record_id: str, *, sobject: str | SObject | None = None) -> str:
         """Delete (to the recycle bin) a record and its cascade-delete children; returns its id."""
@@ -212,7 +213,15 @@ class Dml:
 
     # ------------------------------------------------------------------ the write pipeline
 
-    def _write(self, so: SObject, existing: Record | None, values: Mapping[str, Any], *, csv: bool) -> Record:
+    def _write(
+        self,
+        so: SObject,
+        existing: Record | None,
+        values: Mapping[str, Any],
+        *,
+        csv: bool,
+        checked: str | None = None,
+    ) -> Record:
         if (existing is None and not so.createable) or (existing is not None and not so.updateable):
             raise SalesforceApiError(
                 400, "INVALID_TYPE", f"sObject type '{so.name}' is not supported for this operation."
@@ -276,7 +285,7 @@ class Dml:
             )
         for f in self._unique[so.name]:
             value = rec.get(f.name)
-            if value in (None, "") or (not inserting and f.name not in changes):
+            if value in (None, "") or (not inserting and f.name not in changes) or f.name == checked:
                 continue
             others = [i for i in self.store.find_by_external_id(so.name, f.name, value) if i != rec["Id"]]
             if others:

@@ -168,12 +168,15 @@ def release_free_memory() -> None:
         _malloc_trim(0)
 
 
+_SLOT_MASK = 0x3FFFFFFF
+
+
 def _slot(field: Field, value: Any) -> Any:
     """Where a value sits in an external-id index: a case-insensitive text value by a 30-bit hash of its
     lower-case form (an int costs far less than a lower-cased copy of every key; a hit is verified against
     the record), anything else by its `ext_key`."""
     if isinstance(value, str) and not field.case_sensitive:
-        return hash(value.lower()) & 0x3FFFFFFF
+        return hash(value.lower()) & _SLOT_MASK
     return ext_key(field, value)
 
 
@@ -307,23 +310,33 @@ class Store:
             return []
         index = self._ext.get((so.name, f.name))
         if index is not None:
-            hit = index.get(_slot(f, value))
+            if not isinstance(value, str) or f.case_sensitive:
+                hit = index.get(ext_key(f, value))
+                if hit is None:
+                    return []
+                return [hit] if isinstance(hit, str) else sorted(hit)
+            # Hashed: keep only the records whose value really matches.
+            want = value.lower()
+            hit = index.get(hash(want) & _SLOT_MASK)
             if hit is None:
                 return []
-            found = [hit] if isinstance(hit, str) else sorted(hit)
-            if isinstance(value, str) and not f.case_sensitive:  # hashed: keep the records really matching
-                want = ext_key(f, value)
-                rows = self._table(so).rows
-                found = [
-                    rid
-                    for rid in found
-                    if (row := rows.get(rid)) is not None and ext_key(f, row.get(f.name)) == want
-                ]
+            rows = self._table(so).rows
+            name = f.name
+            if isinstance(hit, str):
+                row = rows.get(hit)
+                value_there = row.get(name) if row is not None else None
+                return [hit] if isinstance(value_there, str) and value_there.lower() == want else []
+            found: list[str] = []
+            for rid in sorted(hit):
+                row = rows.get(rid)
+                value_there = row.get(name) if row is not None else None
+                if isinstance(value_there, str) and value_there.lower() == want:
+                    found.append(rid)
             return found
         if f.type == "id":
-            row = self.get_row(str(value))
-            rid = row.get("Id") if row is not None else None
-            return [rid] if rid is not None and rid.startswith(so.key_prefix) else []
+            by_id = self.get_row(str(value))
+            found_id = by_id.get("Id") if by_id is not None else None
+            return [found_id] if found_id is not None and found_id.startswith(so.key_prefix) else []
         return [r.get("Id") for r in self.scan_rows(so.name) if r.get(f.name) == value]
 
     def children(self, sobject: str, field: str, parent_id: str) -> list[str]:
