@@ -216,19 +216,26 @@ class QueryJob:
                 self.path.unlink()
 
     def chunks(self, start: int, end: int) -> Iterator[bytes]:
-        """The header, then rows ``start``..``end`` read from the result file in 1 MB blocks."""
-        yield self.header.encode()
+        """The header, then rows ``start``..``end`` read from the result file in 1 MB blocks (the file is
+        opened now, so a job deleted while its page streams still streams whole)."""
+        head = self.header.encode()
         if self.path is None or end <= start:
-            return
+            return iter([head])
+        stream = self.path.open("rb")
+        stream.seek(self.offsets[start])
         left = self.offsets[end] - self.offsets[start]
-        with self.path.open("rb") as stream:
-            stream.seek(self.offsets[start])
-            while left > 0:
-                block = stream.read(min(left, 1 << 20))
-                if not block:
-                    break
-                left -= len(block)
-                yield block
+
+        def blocks(left: int) -> Iterator[bytes]:
+            with stream:
+                yield head
+                while left > 0:
+                    block = stream.read(min(left, 1 << 20))
+                    if not block:
+                        break
+                    left -= len(block)
+                    yield block
+
+        return blocks(left)
 
 
 def _now() -> str:
