@@ -77,6 +77,21 @@ def test_large_upserts_go_through_bulk_and_failures_come_back_on_their_rows(
     assert len(client.query_frame("SELECT Id FROM Product2")) == 7
 
 
+def test_bulk_inserts_match_failures_to_rows_whatever_the_column_types(
+    client: SalesforceClient, salesforce_sandbox: Any
+) -> None:
+    frame = _products(7).assign(IsActive=[True, False] * 3 + [True], Description=[None, 'a, "b"'] + ["c"] * 5)
+    frame.loc[3, "Name"] = None
+
+    result = client.insert("Product2", frame)
+
+    assert _routes(salesforce_sandbox, "POST /services/data/v59.0/jobs/ingest") == 1
+    assert result["success"].tolist() == [True] * 3 + [False] + [True] * 3
+    assert result.loc[3, "error_code"] == "REQUIRED_FIELD_MISSING"
+    stored = client.query_frame("SELECT Description, IsActive FROM Product2 WHERE Name = 'Product 1'")
+    assert stored.iloc[0].tolist() == ['a, "b"', False]
+
+
 def test_query_frame_uses_rest_for_one_page_and_bulk_beyond_it(
     client: SalesforceClient, salesforce_sandbox: Any
 ) -> None:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import requests
 
 from logisense_sync.errors import FatalError, RetriableError
@@ -152,6 +154,21 @@ def _frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         {c: _json_value(v) for c, v in zip(cols, row, strict=True)}
         for row in frame.itertuples(index=False, name=None)
     ]
+
+
+def _csv_body(frame: pd.DataFrame, null: str) -> bytes:
+    """A Bulk ingest CSV (header of field names, LF line ends, nulls as ``null``) written by Arrow in C++:
+    no Python object per value, so a 100 MB job costs little more than its bytes. Frames Arrow cannot type
+    (mixed Python objects in a column) are written by pandas the same way."""
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        text = frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL, na_rep=null)
+        return text.encode()
+    out = pa.BufferOutputStream()
+    options = pa_csv.WriteOptions(null_string=null, quoting_header="none", eol="\n")
+    pa_csv.write_csv(table, out, options)
+    return bytes(out.getvalue().to_pybytes())
 
 
 def _empty_results(index: pd.Index) -> pd.DataFrame:
@@ -555,10 +572,9 @@ class SalesforceClient:
     def _bulk_dml(self, operation: str, sobject: str, frame: pd.DataFrame, key: str | None) -> pd.DataFrame:
         results = _empty_results(frame.index)
         null = "" if operation == "insert" else "#N/A"
-        csv_frame = frame.astype(object).where(frame.notna(), null)
-        for chunk in self._csv_chunks(csv_frame):
+        for chunk in self._csv_chunks(frame):
             try:
-                outcome = self._bulk_job(operation, sobject, chunk, key)
+                outcome = self._bulk_job(operation, sobject, chunk, key, _csv_body(chunk, null))
             except RequestLimitExceeded as exc:
                 raise RequestLimitExceeded(str(exc), results) from exc
             results.loc[outcome.index, RESULT_COLUMNS] = outcome[RESULT_COLUMNS]
@@ -567,8 +583,8 @@ class SalesforceClient:
     def rows_per_bulk_job(self, frame: pd.DataFrame) -> int:
         """How many rows like ``frame``'s fit one Bulk ingest job (CSV under ``bulk_max_bytes``, estimated
         from a sample of up to 1,000 rows, with a 10% margin)."""
-        sample = frame.head(1000).to_csv(index=False).encode()
-        per_row = max(1, len(sample) // max(1, min(len(frame), 1000)))
+        sample = frame.head(1000)
+        per_row = max(1, len(_csv_body(sample, "#N/A")) // max(1, len(sample)))
         return max(1, int(self.bulk_max_bytes * 0.9) // per_row)
 
     def _csv_chunks(self, frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
@@ -577,7 +593,9 @@ class SalesforceClient:
         for start in range(0, len(frame), rows):
             yield frame.iloc[start : start + rows]
 
-    def _bulk_job(self, operation: str, sobject: str, chunk: pd.DataFrame, key: str | None) -> pd.DataFrame:
+    def _bulk_job(
+        self, operation: str, sobject: str, chunk: pd.DataFrame, key: str | None, body: bytes
+    ) -> pd.DataFrame:
         spec: dict[str, Any] = {
             "object": sobject,
             "operation": operation,
@@ -589,7 +607,6 @@ class SalesforceClient:
             spec["externalIdFieldName"] = key
         job = self._request("POST", "jobs/ingest", json_body=spec).json()
         job_id = job["id"]
-        body = chunk.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).encode()
         self._request("PUT", f"jobs/ingest/{job_id}/batches", data=body, headers={"Content-Type": "text/csv"})
         self._request("PATCH", f"jobs/ingest/{job_id}", json_body={"state": "UploadComplete"})
         info = self._wait_job(f"jobs/ingest/{job_id}")
@@ -604,7 +621,7 @@ class SalesforceClient:
         failed = int(info.get("numberRecordsFailed") or 0)
         processed = int(info.get("numberRecordsProcessed") or 0)
         match_on = key or list(chunk.columns)
-        lookup = self._row_lookup(chunk, match_on) if failed or processed < len(chunk) else {}
+        lookup = self._row_lookup(body, chunk.index, match_on) if failed or processed < len(chunk) else {}
         if failed:
             text = self._request(
                 "GET", f"jobs/ingest/{job_id}/failedResults", headers={"Accept": "text/csv"}
@@ -637,9 +654,8 @@ class SalesforceClient:
             return str(row.get(match_on, ""))
         return tuple(str(row.get(c, "")) for c in match_on)
 
-    @staticmethod
-    def _row_lookup(chunk: pd.DataFrame, match_on: str | list[str]) -> dict[Any, Any]:
-        if isinstance(match_on, str):
-            return dict(zip(chunk[match_on].astype(str), chunk.index, strict=True))
-        keys = zip(*(chunk[c].astype(str) for c in match_on), strict=True)
-        return dict(zip(keys, chunk.index, strict=True))
+    @classmethod
+    def _row_lookup(cls, body: bytes, index: pd.Index, match_on: str | list[str]) -> dict[Any, Any]:
+        """Row key (as the CSV we sent spells it, which is what Bulk results echo) → the chunk's index."""
+        rows = csv.DictReader(io.StringIO(body.decode()))
+        return {cls._row_key(row, match_on): idx for row, idx in zip(rows, index, strict=True)}
