@@ -48,6 +48,8 @@ OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 V1_OPERATIONS = (*OPERATIONS, "query", "queryAll")
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedRecords")
+#: Rows of a Bulk 2.0 ingest job applied and persisted per store transaction.
+TRANSACTION_ROWS = 50_000
 #: Ingest jobs kept at most (the oldest terminal ones and their files go first).
 MAX_INGEST_JOBS = 1000
 _BOM = b"\xef\xbb\xbf"
@@ -439,28 +441,36 @@ class BulkApi:
         dups: set[Any] = set()
         ext_field = so.field(job.external_id) if job.external_id else None
         try:
+            # A first pass reads the whole upload (a malformed CSV fails the job before any row is applied)
+            # and finds repeated external ids.
             if ext_col is not None and ext_field is not None:
                 dups = self._duplicate_keys(job, stream, ext_field, ext_col, width, rows)
-                stream.seek(0)
-                rows = self._reader(job, stream)
-                next(rows, None)
-            fault = self.ctx.control.take_record_fault("PATCH", path)
-            with (
-                job.path("successfulResults").open("w", encoding="utf-8", newline="") as ok_file,
-                job.path("failedResults").open("w", encoding="utf-8", newline="") as bad_file,
-                store.transaction(),
-            ):
-                ok, bad = job.writer(ok_file), job.writer(bad_file)
-                ok.writerow(["sf__Id", "sf__Created", *header])
-                bad.writerow(["sf__Id", "sf__Error", *header])
-                self._process_rows(job, so, rows, header, id_col, ext_col, ext_field, dups, fault, ok, bad)
+            else:
+                for _ in rows:
+                    pass
+            stream.seek(0)
+            rows = self._reader(job, stream)
+            next(rows, None)
         except csv.Error as exc:  # a malformed CSV (e.g. an unclosed quote) fails the job, as it did upfront
             job.state, job.error_message = "Failed", str(exc)
-            job.succeeded = job.failed = 0
             job.header = []
-            for kind in ("successfulResults", "failedResults"):
-                job.path(kind).unlink(missing_ok=True)
             return
+        fault = self.ctx.control.take_record_fault("PATCH", path)
+        with (
+            job.path("successfulResults").open("w", encoding="utf-8", newline="") as ok_file,
+            job.path("failedResults").open("w", encoding="utf-8", newline="") as bad_file,
+        ):
+            ok, bad = job.writer(ok_file), job.writer(bad_file)
+            ok.writerow(["sf__Id", "sf__Created", *header])
+            bad.writerow(["sf__Id", "sf__Error", *header])
+            # Rows are applied and persisted TRANSACTION_ROWS at a time (Salesforce, too, commits a job in
+            # internal batches): the undo log and the replaced rows of one chunk are freed before the next.
+            more = True
+            while more:
+                with store.transaction():
+                    more = self._process_rows(
+                        job, so, rows, header, id_col, ext_col, ext_field, dups, fault, ok, bad
+                    )
         job.state = "JobComplete"
 
     def _duplicate_keys(
@@ -507,7 +517,8 @@ class BulkApi:
         fault: Any,
         ok: Any,
         bad: Any,
-    ) -> None:
+    ) -> bool:
+        """Apply up to TRANSACTION_ROWS rows; True if the limit was reached (more rows may follow)."""
         store = self.ctx.store
         control = self.ctx.control
         width = len(header)
@@ -525,7 +536,9 @@ class BulkApi:
             else (lambda row: ())
         )
         write_ok, write_bad = ok.writerow, bad.writerow
-        for row in rows:
+        seen = 0
+        for row in itertools.islice(rows, TRANSACTION_ROWS):
+            seen += 1
             if len(row) != width:
                 message = (
                     f"TooManyFields:Too many fields in row: {len(row)} (header has {width}) --"
@@ -560,7 +573,9 @@ class BulkApi:
                 continue
             write_ok([record_id, "true" if created else "false", *row])
             succeeded += 1
-        job.succeeded, job.failed = succeeded, failed
+        job.succeeded += succeeded
+        job.failed += failed
+        return seen == TRANSACTION_ROWS
 
     def _check_header(self, so: SObject, job: IngestJob, header: list[str]) -> str | None:
         seen: set[str] = set()
