@@ -49,7 +49,7 @@ BIG_WRITE = 10_000
 #: Children per parent kept in a list (beyond that, a set) in the child indexes.
 SMALL_FAMILY = 128
 #: Field types whose values are never shared (ids and long text are unique per record).
-_NO_INTERN_TYPES = frozenset({"id", "textarea"})
+_NO_INTERN_TYPES = frozenset({"id", "textarea", "boolean"})
 
 
 class StoredRow(tuple):  # type: ignore[type-arg]
@@ -78,6 +78,7 @@ class Table:
         )
         self.rows: dict[str, StoredRow] = {}
         self.interns: list[dict[Any, Any] | None] = []
+        self.shared: list[tuple[int, dict[Any, Any]]] = []
         self.fields = so.fields
         for name in so.fields:
             self._add_name(name)
@@ -86,31 +87,33 @@ class Table:
     def _add_name(self, name: str) -> int:
         f = self.fields.get(name)
         shared = f is not None and f.type not in _NO_INTERN_TYPES and not (f.external_id or f.unique)
-        self.pos[name] = len(self.names)
+        index = len(self.names)
+        self.pos[name] = index
         self.names.append(name)
-        self.interns.append({} if shared else None)
-        return self.pos[name]
+        intern: dict[Any, Any] | None = {} if shared else None
+        self.interns.append(intern)
+        if intern is not None:
+            self.shared.append((index, intern))
+        return index
 
     def pack(self, record: Record) -> StoredRow:
         """The compact form of a record dict (values shared through the intern tables)."""
-        pos = self.pos
-        if len(record) != len(pos) or any(k not in pos for k in record):
+        if not (record.keys() <= self.pos.keys()):
             for k in record:
-                if k not in pos:
+                if k not in self.pos:
                     self._add_name(k)
-        values: list[Any] = [None] * len(self.names)
-        interns = self.interns
-        for k, v in record.items():
-            i = pos[k]
-            table = interns[i]
-            if table is not None and v is not None and v is not True and v is not False:
-                shared = table.get(v)
-                if shared is None:
-                    if len(table) < INTERN_LIMIT:
-                        table[v] = v
-                elif type(shared) is type(v):
-                    v = shared
-            values[i] = v
+        get = record.get
+        values = [get(name) for name in self.names]
+        for i, intern in self.shared:
+            v = values[i]
+            if v is None or v is True or v is False:
+                continue
+            same = intern.get(v)
+            if same is None:
+                if len(intern) < INTERN_LIMIT:
+                    intern[v] = v
+            elif same is not v and type(same) is type(v):
+                values[i] = same
         return self.row_type(values)
 
     def unpack(self, row: StoredRow) -> Record:
