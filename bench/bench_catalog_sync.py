@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 
 from bench._sandboxes import Box, PeakRss, running_sandboxes
 
@@ -44,6 +45,8 @@ ENTRIES_PER_PACKAGE = (
     15.3  # measured on the generator: 1,528 Package/Frequency/Currency rows per 100 packages
 )
 DATA_ROUTES = ("/composite/sobjects", "/sobjects/", "/jobs/ingest", "/services/async/")
+#: The process serving both sandboxes, once started (its peak RSS is reported beside the client's).
+SANDBOXES: list[psutil.Process] = []
 
 
 @dataclass
@@ -97,7 +100,8 @@ def _measure(label: str, sf_box: Box, ls_box: Box, work: Callable[[], Any]) -> t
     before = _api_used(probe)
     sf_box.control("DELETE", "requests")
     ls_box.control("DELETE", "requests")
-    with PeakRss() as rss:
+    watched = {"client": psutil.Process(), **({"sandboxes": SANDBOXES[0]} if SANDBOXES else {})}
+    with PeakRss(**watched) as rss:
         started = time.perf_counter()
         result = work()
         seconds = time.perf_counter() - started
@@ -105,11 +109,14 @@ def _measure(label: str, sf_box: Box, ls_box: Box, work: Callable[[], Any]) -> t
     ls_calls = int(ls_box.control("GET", "requests")["total"])
     row = Row(label, seconds, sf_calls + ls_calls, rss.peak["client"] / 2**20, _writes(sf_box))
     row.extra = {"salesforce_calls": sf_calls, "logisense_calls": ls_calls}
+    if "sandboxes" in rss.peak:
+        row.extra["sandboxes_peak_mb"] = round(rss.peak["sandboxes"] / 2**20)
     return row, result
 
 
 def _sync(sf_box: Box, ls_box: Box, work_dir: Path, books: tuple[int, ...] = ()) -> Any:
     from logisense_sync.clients.salesforce import SalesforceClient
+    from logisense_sync.pipelines.catalog_shards import SHARD_ENTRIES
     from logisense_sync.pipelines.catalog_sync import SyncOptions, sync_catalog
 
     run_dir = Path(tempfile.mkdtemp(dir=work_dir))
@@ -120,6 +127,7 @@ def _sync(sf_box: Box, ls_box: Box, work_dir: Path, books: tuple[int, ...] = ())
         SyncOptions(price_book_ids=books),
         as_of=dt.datetime.now(dt.UTC),
         state_dir=work_dir / "state",
+        shard_entries=int(os.environ.get("BENCH_SHARD_ENTRIES") or SHARD_ENTRIES),
     )
 
 
@@ -169,7 +177,13 @@ def _bulk_operator_baseline(sf_box: Box, sample: list[dict[str, Any]]) -> None:
 
 
 def run_scale(
-    entries: int, sf_box: Box, ls_box: Box, work_dir: Path, rest_sample: int, bulk_sample: int
+    entries: int,
+    sf_box: Box,
+    ls_box: Box,
+    work_dir: Path,
+    rest_sample: int,
+    bulk_sample: int,
+    baselines: bool = True,
 ) -> None:
     packages = max(1, math.ceil(entries / ENTRIES_PER_PACKAGE))
     sf_box.control("POST", "reset")
@@ -189,6 +203,11 @@ def run_scale(
     rerun.note = f"planned {sum(sum(o.values()) for o in again.planned.values())} writes, stages {again.api_calls['seconds']}"
 
     rows = [full, rerun]
+    if not baselines:
+        for row in rows:
+            print(row.line())
+        print(f"  sync API calls: {full.extra}; rerun: {rerun.extra}, data writes {rerun.writes}")
+        return
     sample = _sample_entries(sf_box, rest_sample)
     rest, _ = _measure(
         "baseline: per-record REST upserts (sample)", sf_box, ls_box, lambda: _rest_baseline(sf_box, sample)
@@ -241,7 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rest-sample", type=int, default=200)
     parser.add_argument("--bulk-sample", type=int, default=10000)
     parser.add_argument("--verbose", action="store_true", help="log the pipeline stages to stderr")
+    parser.add_argument(
+        "--shard-entries", type=int, help="price book entries per plan shard (default: the sync's)"
+    )
+    parser.add_argument("--no-baselines", action="store_true", help="only the sync and its rerun")
     args = parser.parse_args(argv or [])
+    if args.shard_entries:
+        os.environ["BENCH_SHARD_ENTRIES"] = str(args.shard_entries)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     scales = [int(s) for s in args.scales.split(",") if s]
@@ -253,9 +278,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with running_sandboxes(latency_ms=args.latency_ms, prefix="bench-catalog-") as boxes:
             sf_box, ls_box = boxes.salesforce, boxes.logisense
+            SANDBOXES.append(boxes.process)
             button_sync(sf_box, ls_box, work_dir)
             for entries in scales:
-                run_scale(entries, sf_box, ls_box, work_dir, args.rest_sample, args.bulk_sample)
+                run_scale(
+                    entries,
+                    sf_box,
+                    ls_box,
+                    work_dir,
+                    args.rest_sample,
+                    args.bulk_sample,
+                    not args.no_baselines,
+                )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     pd.set_option("display.width", 200)
