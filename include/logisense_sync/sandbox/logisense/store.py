@@ -706,10 +706,8 @@ class Store:
         its rows, however deep the page.
         """
         t = _q(res.table)
-        marks = self._page_marks.get((res.route, version))
-        if marks is None:
-            marks = _PageMarks()
-            self._cache_put(self._page_marks, (res.route, version), marks, 16)
+        marks = self._page_marks.get((res.route, version)) or _PageMarks()
+        self._cache_put(self._page_marks, (res.route, version), marks, 64)  # most recently read last
         start, after = marks.before(offset)
         shape = self._select(res, fields)
         bound = "" if after is None else f" WHERE {t}.identity > ?"
