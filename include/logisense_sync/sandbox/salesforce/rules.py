@@ -28,6 +28,10 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"})
 _NUMBER_TYPES = frozenset({"double", "currency", "percent"})
 _CHECKED_TEXT = frozenset({"email", "picklist", "multipicklist"})
+#: Field types whose text values convert the same way every time (given the org's active currencies).
+_MEMO_TYPES = frozenset({"picklist", "double", "currency", "percent", "boolean"})
+_MEMO_LIMIT = 100_000
+_MISS = object()
 _DT = re.compile(
     r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
@@ -73,6 +77,8 @@ class Dml:
                     for parent in f.reference_to:
                         self._cascades.setdefault(parent, []).append((child, f.name))
         self._relationships: dict[tuple[str, str], Field] = {}
+        # (id(field), text) -> converted value, for the types in _MEMO_TYPES (errors are not remembered)
+        self._coerced: dict[tuple[int, str], Any] = {}
         self._required: dict[str, list[Field]] = {}
         self._unique: dict[str, list[Field]] = {}
         for so in schema.sobjects():
@@ -86,6 +92,7 @@ class Dml:
     def invalidate(self) -> None:
         """Forget cached org facts (after a reset or a CurrencyType change)."""
         self._currencies = None
+        self._coerced.clear()
 
     # ------------------------------------------------------------------ org facts
 
@@ -257,6 +264,17 @@ class Dml:
             if (inserting and not f.createable) or (not inserting and not f.updateable):
                 readonly.append(f.name)
                 continue
+            if type(raw) is str and f.type in _MEMO_TYPES:
+                # Picklist, number and checkbox values repeat across rows: convert each text once.
+                memo_key = (id(f), raw)
+                value = self._coerced.get(memo_key, _MISS)
+                if value is _MISS:
+                    value = self._coerce(so, f, raw, csv=csv)
+                    if len(self._coerced) >= _MEMO_LIMIT:
+                        self._coerced.clear()
+                    self._coerced[memo_key] = value
+                changes[f.name] = value
+                continue
             changes[f.name] = self._coerce(so, f, raw, csv=csv)
         if readonly:
             raise SalesforceApiError(
@@ -305,7 +323,7 @@ class Dml:
         self.store.put(so, rec)
         self._after_write(so, rec, existing)
         if so.name == "CurrencyType":
-            self._currencies = None
+            self.invalidate()
         return rec
 
     def store_unique_fields(self, so: SObject) -> list[Field]:
