@@ -519,9 +519,18 @@ def _pages_in(
 
 
 def _kept(parts: Iterable[pd.DataFrame], column: str, ids: np.ndarray) -> Iterator[pd.DataFrame]:
-    """Keep the rows whose ``column`` is one of ``ids``, page by page (vectorised)."""
+    """Keep the rows whose ``column`` is one of ``ids``, page by page (vectorised).
+
+    Membership is a binary search in the sorted ids: ``isin`` would hash millions of plan ids for every page.
+    """
+    wanted = np.unique(ids)
     for part in parts:
-        keep = part[column].isin(ids)
+        values = part[column].to_numpy(dtype="int64", na_value=-1)
+        if len(wanted):
+            found = wanted[np.searchsorted(wanted, values).clip(0, len(wanted) - 1)]
+            keep = found == values
+        else:
+            keep = np.zeros(len(values), dtype=bool)
         yield part if bool(keep.all()) else part[keep].reset_index(drop=True)
 
 
