@@ -711,9 +711,9 @@ class Dml:
                 raise SalesforceApiError(
                     400, "DUPLICATE_VALUE", "This price definition already exists in this price book", []
                 )
-            product = self.store.get(rec["Product2Id"])
+            product = self.store.get_row(rec["Product2Id"])  # two fields: no dict of the whole product
             if product is not None:
-                rec["Name"], rec["ProductCode"] = product["Name"], product["ProductCode"]
+                rec["Name"], rec["ProductCode"] = product.get("Name"), product.get("ProductCode")
         if is_standard:
             if rec["UseStandardPrice"]:
                 raise fie(
@@ -726,15 +726,15 @@ class Dml:
                 )
             return
         std_id = self.store.entry_key.get((standard_id or "", rec["Product2Id"], rec["CurrencyIsoCode"]))
-        std = self.store.get(std_id) if std_id else None
-        if old is None and (std is None or not std["IsActive"]):
+        std = self.store.get_row(std_id) if std_id else None
+        if old is None and (std is None or not std.get("IsActive")):
             raise SalesforceApiError(
                 400, "STANDARD_PRICE_NOT_DEFINED", "No standard price defined for this product", []
             )
         if rec["UseStandardPrice"]:
             if changes.get("UnitPrice") is not None:
                 raise fie(["UnitPrice"], "UnitPrice (unit price must be blank when using the standard price)")
-            rec["UnitPrice"] = std["UnitPrice"] if std is not None else rec.get("UnitPrice")
+            rec["UnitPrice"] = std.get("UnitPrice") if std is not None else rec.get("UnitPrice")
         elif rec.get("UnitPrice") is None:
             raise SalesforceApiError(
                 400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [UnitPrice]", ["UnitPrice"]
