@@ -125,6 +125,23 @@ def test_the_catalogue_streamed_to_parquet_page_by_page_reads_back_as_the_frames
         pd.testing.assert_frame_equal(streamed.frames()[name], frame, obj=name)
 
 
+def test_a_projection_reads_and_keeps_only_the_named_properties_of_a_resource(
+    logisense_sandbox: Any, ls_client: LogiSenseClient, tmp_path: Path
+) -> None:
+    logisense_sandbox.seed("generated", packages=2, seed=3)
+    wanted = ["packageServicePricePlanId", "amount"]
+
+    write_catalog(ls_client, tmp_path, fields={"Package/Service/PricePlan/Recurring": wanted})
+
+    prices = pd.read_parquet(tmp_path / "recurring_prices.parquet")
+    assert list(prices.columns) == ["identity", *wanted]
+    assert len(prices) == len(read_catalog(ls_client).recurring_prices)
+    assert (
+        "serviceStatusTypeName" in pd.read_parquet(tmp_path / "one_time_prices.parquet").columns
+        or "serviceStatusTransitionName" in pd.read_parquet(tmp_path / "one_time_prices.parquet").columns
+    )
+
+
 def test_count_reads_only_the_total(logisense_sandbox: Any, ls_client: LogiSenseClient) -> None:
     logisense_sandbox.seed("demo")
     state = logisense_sandbox.snapshot()

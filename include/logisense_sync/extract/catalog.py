@@ -35,7 +35,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -497,15 +497,27 @@ def prefetched(pages: Iterator[list[dict[str, Any]]], depth: int = 1) -> Iterato
         worker.join()
 
 
+@dataclass(frozen=True)
+class _Paging:
+    """How pages are read: size, prefetching, and the projection per route (None = every property)."""
+
+    size: int
+    prefetch: bool
+    fields: Mapping[str, Sequence[str]] | None = None
+
+    def of(self, attr: str) -> Sequence[str] | None:
+        return self.fields.get(_SPECS[attr].route) if self.fields is not None else None
+
+
 def _pages(
-    client: LogiSenseClient, attr: str, filters: Filters | None, page_size: int, prefetch: bool
+    client: LogiSenseClient, attr: str, filters: Filters | None, paging: _Paging
 ) -> Iterator[pd.DataFrame]:
-    pages = client.search_pages(_SPECS[attr].route, filters, page_size=page_size)
-    return _page_frames(prefetched(pages) if prefetch else pages)
+    pages = client.search_pages(_SPECS[attr].route, filters, fields=paging.of(attr), page_size=paging.size)
+    return _page_frames(prefetched(pages) if paging.prefetch else pages)
 
 
 def _pages_in(
-    client: LogiSenseClient, attr: str, column: str, ids: Sequence[int], page_size: int, prefetch: bool
+    client: LogiSenseClient, attr: str, column: str, ids: Sequence[int], paging: _Paging
 ) -> Iterator[pd.DataFrame]:
     spec = _SPECS[attr]
 
@@ -513,9 +525,9 @@ def _pages_in(
         for start in range(0, len(ids), IN_CHUNK):
             chunk = [int(i) for i in ids[start : start + IN_CHUNK]]
             filters = [{"name": column, "operator": "in", "value": chunk}]
-            yield from client.search_pages(spec.route, filters, page_size=page_size)
+            yield from client.search_pages(spec.route, filters, fields=paging.of(attr), page_size=paging.size)
 
-    return _page_frames(prefetched(pages()) if prefetch else pages())
+    return _page_frames(prefetched(pages()) if paging.prefetch else pages())
 
 
 def _kept(parts: Iterable[pd.DataFrame], column: str, ids: np.ndarray) -> Iterator[pd.DataFrame]:
@@ -538,8 +550,7 @@ def _children_pages(
     client: LogiSenseClient,
     attr: str,
     plan_ids: np.ndarray,
-    page_size: int,
-    prefetch: bool,
+    paging: _Paging,
     strategy: Literal["auto", "in", "filter"],
 ) -> Iterator[pd.DataFrame]:
     """Read the recurring/one-time rows of the selected price plans with the fewest calls."""
@@ -551,16 +562,16 @@ def _children_pages(
         total_plans = max(client.count(_SPECS["price_plans"].route), 1)
         expected_rows = total_rows * len(plan_ids) / total_plans
         chunks = math.ceil(len(plan_ids) / IN_CHUNK)
-        in_calls = chunks * max(1, math.ceil(expected_rows / chunks / page_size))
-        filter_calls = max(1, math.ceil(total_rows / page_size))
+        in_calls = chunks * max(1, math.ceil(expected_rows / chunks / paging.size))
+        filter_calls = max(1, math.ceil(total_rows / paging.size))
         strategy = "in" if in_calls < filter_calls else "filter"
         logger.info(
             "LogiSense %s: %d of %d plans selected; ~%d calls with 'in' vs %d reading all: using %r",
             spec.route, len(plan_ids), total_plans, in_calls, filter_calls, strategy,
         )  # fmt: skip
     if strategy == "in":
-        return _pages_in(client, attr, "packageServicePricePlanId", plan_ids.tolist(), page_size, prefetch)
-    return _kept(_pages(client, attr, None, page_size, prefetch), "packageServicePricePlanId", plan_ids)
+        return _pages_in(client, attr, "packageServicePricePlanId", plan_ids.tolist(), paging)
+    return _kept(_pages(client, attr, None, paging), "packageServicePricePlanId", plan_ids)
 
 
 #: Receives one resource's typed pages and keeps them (in memory or on disk); returns the rows it keeps in
@@ -574,14 +585,13 @@ def _extract(
     price_book_ids: Sequence[int] | None,
     *,
     include_standard: bool,
-    page_size: int,
-    prefetch: bool,
+    paging: _Paging,
     narrow_children: Literal["auto", "in", "filter"],
 ) -> tuple[int, ...] | None:
     """Read every catalogue resource into ``sink``, in dependency order; return the selected books."""
 
     def read(attr: str, filters: Filters | None = None) -> pd.DataFrame:
-        return sink(attr, _pages(client, attr, filters, page_size, prefetch))
+        return sink(attr, _pages(client, attr, filters, paging))
 
     for attr in (
         "currencies",
@@ -594,7 +604,7 @@ def _extract(
         read(attr)
 
     selected: tuple[int, ...] | None = None
-    books = _collect(_pages(client, "price_books", None, page_size, prefetch), _SPECS["price_books"])
+    books = _collect(_pages(client, "price_books", None, paging), _SPECS["price_books"])
     if price_book_ids:
         wanted = {int(i) for i in price_book_ids}
         unknown = sorted(wanted - set(books["identity"].dropna().astype(int)))
@@ -620,16 +630,14 @@ def _extract(
         plan_ids = read("price_plans", plan_filter)["identity"].to_numpy(dtype="int64", na_value=-1)
         for attr in ("recurring_prices", "one_time_prices"):
             # Account override plans' rows are not catalogue: keep the catalogue plans' rows (vectorised).
-            pages = _kept(
-                _pages(client, attr, None, page_size, prefetch), "packageServicePricePlanId", plan_ids
-            )
+            pages = _kept(_pages(client, attr, None, paging), "packageServicePricePlanId", plan_ids)
             sink(attr, pages)
     else:
         in_books: Filters = [{"name": "priceBookId", "operator": "in", "value": list(selected)}]
         read("frequency_currencies", in_books)
         plan_ids = read("price_plans", in_books)["identity"].to_numpy(dtype="int64", na_value=-1)
         for attr in ("recurring_prices", "one_time_prices"):
-            sink(attr, _children_pages(client, attr, plan_ids, page_size, prefetch, narrow_children))
+            sink(attr, _children_pages(client, attr, plan_ids, paging, narrow_children))
     return selected
 
 
@@ -681,8 +689,8 @@ def read_catalog(
         return frames[attr]
 
     selected = _extract(
-        client, keep, price_book_ids, include_standard=include_standard, page_size=page_size,
-        prefetch=prefetch, narrow_children=narrow_children,
+        client, keep, price_book_ids, include_standard=include_standard, paging=_Paging(page_size, prefetch),
+        narrow_children=narrow_children,
     )  # fmt: skip
     catalog = CatalogFrames(**frames, price_book_ids=selected)
     logger.info(
@@ -700,8 +708,9 @@ class _ParquetSink:
     row has none, so every page has the same columns.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, fields: Mapping[str, Sequence[str]] | None) -> None:
         self.directory = directory
+        self.fields = fields or {}
         self.rows: dict[str, int] = {}
 
     def __call__(self, attr: str, parts: Iterator[pd.DataFrame]) -> pd.DataFrame:
@@ -717,6 +726,9 @@ class _ParquetSink:
         try:
             for part in _logged(attr, parts):
                 frame = _finish(part, spec, drop_empty_extensions=False)
+                projection = self.fields.get(spec.route)
+                if projection is not None:
+                    frame = frame[[c for c in frame.columns if c == "identity" or c in projection]]
                 if "extensions" in frame.columns:
                     frame["extensions"] = _extensions_json(frame["extensions"])
                 if writer is None:
@@ -761,6 +773,7 @@ def write_catalog(
     page_size: int = MAX_PAGE_SIZE,
     prefetch: bool = True,
     narrow_children: Literal["auto", "in", "filter"] = "auto",
+    fields: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, int]:
     """Stream the catalogue to parquet, page by page: what :func:`read_catalog` reads, in the files
     :meth:`CatalogFrames.to_parquet` writes, without holding any large frame (millions of price rows).
@@ -773,6 +786,8 @@ def write_catalog(
         page_size: as for :func:`read_catalog`.
         prefetch: as for :func:`read_catalog`.
         narrow_children: as for :func:`read_catalog`.
+        fields: per route, the properties to read and keep (a LogiSense Search projection: less to send,
+            decode and store); routes not named keep every property.
 
     Returns:
         Rows written per frame.
@@ -781,10 +796,10 @@ def write_catalog(
     path.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     calls_before = client.request_count
-    sink = _ParquetSink(path)
+    sink = _ParquetSink(path, fields)
     selected = _extract(
-        client, sink, price_book_ids, include_standard=include_standard, page_size=page_size,
-        prefetch=prefetch, narrow_children=narrow_children,
+        client, sink, price_book_ids, include_standard=include_standard,
+        paging=_Paging(page_size, prefetch, fields), narrow_children=narrow_children,
     )  # fmt: skip
     books = list(selected) if selected is not None else None
     (path / "_meta.json").write_text(json.dumps({"price_book_ids": books}))

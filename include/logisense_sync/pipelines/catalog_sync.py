@@ -49,6 +49,7 @@ from logisense_sync.transforms.catalog import (
     FINDING_COLUMNS,
     KEY,
     OBJECTS,
+    SOURCE_COLUMNS,
     CatalogConfig,
     CatalogRecords,
     duplicate_skus,
@@ -101,6 +102,20 @@ def _read_json(path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- extract
 
 
+#: The big resources (millions of rows) are read with a Search projection of only what the transform reads:
+#: a third of the JSON to send, decode and store. Smaller ones are read whole, so a property the sandbox does
+#: not model but a tenant may send (``packageCategoryName``) still arrives.
+_PROJECTED = {
+    route: SOURCE_COLUMNS[route]
+    for route in (
+        "Package/Frequency/Currency",
+        "Package/Service/PricePlan",
+        "Package/Service/PricePlan/Recurring",
+        "Package/Service/PricePlan/OneTime",
+    )
+}
+
+
 def extract_catalog(client: Any, run_dir: Path, options: SyncOptions) -> dict[str, Any]:
     """Read the LogiSense catalogue (narrowed to the run's books) into ``run_dir/extract``.
 
@@ -115,7 +130,7 @@ def extract_catalog(client: Any, run_dir: Path, options: SyncOptions) -> dict[st
     started = time.monotonic()
     calls = int(getattr(client, "request_count", 0))
     books = sorted(options.narrowed) if options.narrowed else None
-    rows = write_catalog(client, run_dir / "extract", books)
+    rows = write_catalog(client, run_dir / "extract", books, fields=_PROJECTED)
     summary = {
         "rows": rows,
         "logisense_calls": int(getattr(client, "request_count", 0)) - calls,
@@ -698,10 +713,12 @@ def _step_batches(sf: SalesforceClient, step: _Step, shard_dirs: list[Path]) -> 
     size = 0
     per_job: int | None = None
     for folder in shard_dirs:
-        plan = pd.read_parquet(folder / f"{step.obj}.parquet")
-        rows = plan.loc[(plan["part"] == step.part) & plan["op"].isin(step.ops)]
-        if rows.empty:
+        path = folder / f"{step.obj}.parquet"
+        ops = pd.read_parquet(path, columns=["part", "op"])  # two columns: most steps have no rows here
+        wanted = ((ops["part"] == step.part) & ops["op"].isin(step.ops)).to_numpy()
+        if not wanted.any():
             continue
+        rows = pd.read_parquet(path).loc[wanted]
         per_job = per_job or int(sf.rows_per_bulk_job(_payload(step, rows)) * 0.95)
         pending.append(rows)
         size += len(rows)
