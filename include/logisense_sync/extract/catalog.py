@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How many ids go into one ``in`` filter when narrowing child rows to the selected price plans. LogiSense
 #: runs on SQL Server, whose queries take at most 2100 parameters: stay below that.
@@ -450,7 +451,7 @@ def _collect(parts: Iterable[pd.DataFrame], spec: ResourceSpec) -> pd.DataFrame:
 _DONE: Final = object()
 
 
-def prefetched(pages: Iterator[list[dict[str, Any]]], depth: int = 1) -> Iterator[list[dict[str, Any]]]:
+def prefetched(pages: Iterator[T], depth: int = 1) -> Iterator[T]:
     """Run a page iterator in a background thread, ``depth`` pages ahead of the consumer.
 
     While this thread turns page N into a frame, the background thread already waits for page N+1, so the

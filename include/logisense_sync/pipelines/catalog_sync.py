@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from logisense_sync.clients.salesforce import NOT_PROCESSED, RequestLimitExceeded, SalesforceClient
 from logisense_sync.clients.soql import format_soql, identifier
-from logisense_sync.extract.catalog import CATALOG_RESOURCES, CatalogFrames, write_catalog
+from logisense_sync.extract.catalog import CATALOG_RESOURCES, CatalogFrames, prefetched, write_catalog
 from logisense_sync.pipelines.catalog_shards import (
     SHARD_ENTRIES,
     key_pf,
@@ -673,7 +673,8 @@ def load_catalog(sf: SalesforceClient, run_dir: Path, *, state_dir: Path | None 
     outcomes = _Outcomes(run_dir / "load" / "results.parquet")
     try:
         for step in _STEPS:
-            for rows in _step_batches(sf, step, shard_dirs):
+            # the next batch is read from the plan files while Salesforce processes this one
+            for rows in prefetched(_step_batches(sf, step, shard_dirs)):
                 if outcomes.stopped:
                     res = pd.DataFrame(
                         {"success": False, "error_code": NOT_PROCESSED, "message": outcomes.stopped},
