@@ -88,10 +88,15 @@ def test_a_sharded_plan_lands_exactly_what_one_shard_lands_and_reruns_write_noth
     assert all(not ops for ops in again.planned.values())
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(20, 20), (10**9, 20), (20, 10**9)],
+    ids=["same shards", "the catalogue outgrew one shard", "fewer shards than last time"],
+)
 def test_hand_edits_are_reverted_as_drift_in_every_shard(
-    generated: tuple[Any, Any], salesforce_api: SalesforceApi, tmp_path: Path
+    generated: tuple[Any, Any], salesforce_api: SalesforceApi, tmp_path: Path, first: int, second: int
 ) -> None:
-    _sync(generated, salesforce_api, tmp_path, shard_entries=20)
+    _sync(generated, salesforce_api, tmp_path, shard_entries=first)
     entries = salesforce_api.query(
         "SELECT Id, LogiSense_Id__c FROM PricebookEntry WHERE LogiSense_Id__c != null ORDER BY LogiSense_Id__c"
     )
@@ -100,7 +105,7 @@ def test_hand_edits_are_reverted_as_drift_in_every_shard(
         salesforce_api.sf.PricebookEntry.update(row["Id"], {"UnitPrice": 999999})
     assert len({key_shards(pd.Series([r["LogiSense_Id__c"]]), 5)[0] for r in edited}) > 1
 
-    report = _sync(generated, salesforce_api, tmp_path, shard_entries=20)
+    report = _sync(generated, salesforce_api, tmp_path, shard_entries=second)
 
     assert report.planned["PricebookEntry"] == {"update": len(edited)}
     assert report.drift == {"PricebookEntry": len(edited)}

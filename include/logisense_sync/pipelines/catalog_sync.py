@@ -27,8 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logisense_sync.clients.salesforce import NOT_PROCESSED, RequestLimitExceeded, SalesforceClient
@@ -551,56 +553,69 @@ def _hold_standard_entries(
 # ---------------------------------------------------------------------------------------------- state
 
 
+_STATE_SCHEMA = pa.schema(
+    [(KEY, pa.large_string()), ("hash", pa.uint64()), ("pf", pa.int64()), ("shard", pa.int32())]
+)
+
+
 def load_state(state_dir: Path, shard: int = 0, shards: int = 1) -> dict[str, pd.Series]:
     """Last-synced hashes per object (key → hash) for one plan shard; missing files mean no state."""
     state: dict[str, pd.Series] = {}
     for obj in OBJECTS:
-        frame = _state_part(state_dir / f"{obj}.parquet", shard, shards)
-        if frame is not None:
+        table = _state_part(state_dir / f"{obj}.parquet", shard, shards)
+        if table is not None:
+            frame = table.select([KEY, "hash"]).to_pandas()
             state[obj] = pd.Series(frame["hash"].to_numpy(), index=frame[KEY].to_numpy())
     return state
 
 
-def _state_part(path: Path, shard: int, shards: int) -> pd.DataFrame | None:
+def _state_part(path: Path, shard: int, shards: int) -> pa.Table | None:
+    """One shard of a state file: a row-group read when the file was written with this many shards."""
     if not path.exists():
         return None
-    frame = pd.read_parquet(path)
-    if shards > 1:
-        pf = frame["pf"].to_numpy() if "pf" in frame.columns else key_pf(frame[KEY])
-        frame = frame.loc[pf % shards == shard]
-    return frame
+    metadata = pq.read_schema(path).metadata or {}
+    if metadata.get(b"shards") == str(shards).encode():
+        return pq.read_table(path, filters=[("shard", "==", shard)]).cast(_STATE_SCHEMA)
+    table = pq.read_table(path)  # an older file, or the catalogue now has another shard count
+    pf = table["pf"].to_numpy() if "pf" in table.column_names else key_pf(table[KEY].to_pandas())
+    rows = _state_rows(table, pf, pf % shards)
+    return rows.filter(pc.equal(rows["shard"], shard))
+
+
+def _state_rows(hashes: pa.Table, pf: np.ndarray, shard: np.ndarray | int) -> pa.Table:
+    """Key, hash, package frequency and shard columns, in the state file's types."""
+    shards = np.broadcast_to(np.asarray(shard, dtype="int32"), (hashes.num_rows,))
+    keys = hashes[KEY].cast(pa.large_string())
+    columns = [keys, hashes["hash"].cast(pa.uint64()), pa.array(pf, pa.int64()), pa.array(shards)]
+    return pa.Table.from_arrays(columns, schema=_STATE_SCHEMA)
 
 
 def _save_state(state_dir: Path, run_dir: Path, failed: dict[str, set[str]], shards: int) -> None:
-    """Record the hashes of what this run planned (minus failed records), shard by shard, over the old state."""
+    """Record the hashes of what this run planned (minus failed records) over the old state, shard by shard,
+    one row group per shard (so a plan shard reads only its own)."""
     state_dir.mkdir(parents=True, exist_ok=True)
+    schema = _STATE_SCHEMA.with_metadata({"shards": str(shards)})
     for obj in OBJECTS:
         path = state_dir / f"{obj}.parquet"
         tmp = path.with_suffix(".tmp")
-        bad = failed.get(obj, set())
-        writer: pq.ParquetWriter | None = None
-        try:
+        bad = pa.array(sorted(failed.get(obj, set())), pa.large_string())
+        with pq.ParquetWriter(tmp, schema) as writer:
             for shard in range(shards):
                 hashes_path = run_dir / "plan" / f"{shard:04d}" / f"{obj}.hash.parquet"
-                if not hashes_path.exists():
-                    continue
-                fresh = pd.read_parquet(hashes_path)
-                fresh = fresh.loc[~fresh[KEY].isin(bad)]
+                parts: list[pa.Table] = []
+                if hashes_path.exists():
+                    fresh = pq.read_table(hashes_path)
+                    fresh = _state_rows(fresh, fresh["pf"].to_numpy(), shard)
+                    parts.append(fresh.filter(pc.invert(pc.is_in(fresh[KEY], value_set=bad))))
                 old = _state_part(path, shard, shards)
                 if old is not None:
-                    if "pf" not in old.columns:
-                        old = old.assign(pf=key_pf(old[KEY]))
-                    old = old.loc[~old[KEY].isin(fresh[KEY]) & ~old[KEY].isin(bad)]
-                    fresh = pd.concat([old, fresh], ignore_index=True)
-                table = pa.Table.from_pandas(fresh[[KEY, "hash", "pf"]], preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.cast(writer.schema))
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is not None:
-            tmp.replace(path)
+                    superseded = pc.is_in(
+                        old[KEY], value_set=pa.concat_arrays([bad, *[p[KEY].combine_chunks() for p in parts]])
+                    )
+                    parts.append(old.filter(pc.invert(superseded)))
+                if parts:
+                    writer.write_table(pa.concat_tables(parts).replace_schema_metadata(schema.metadata))
+        tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------------------- load
