@@ -34,9 +34,9 @@ SOQL_QUERY = re.compile(r"\bSELECT\s+\w[\w.,\s()]*\s+FROM\s+\w|\bWHERE\s+\w+\s*(
 ALLOWED = {
     (
         "include/logisense_sync/pipelines/catalog_sync.py",
-        "_select",
+        "_soql",
         "where",
-    ): "every caller passes format_soql output",
+    ): "every caller passes format_soql output or a literal",
 }
 HELPERS = {"format_soql", "quote", "identifier"}
 

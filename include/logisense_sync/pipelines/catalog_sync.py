@@ -156,9 +156,9 @@ def _in_chunks(values: Iterable[str]) -> Iterable[list[str]]:
         yield items[start : start + IN_CHUNK]
 
 
-def _select(sf: SalesforceClient, fields: Sequence[str], sobject: str, where: str) -> pd.DataFrame:
+def _soql(fields: Sequence[str], sobject: str, where: str) -> str:
     # Names are checked by identifier(); ``where`` is always format_soql output (values quoted).
-    soql = (
+    return (
         "SELECT "
         + ", ".join(identifier(f) for f in fields)
         + " FROM "
@@ -166,7 +166,10 @@ def _select(sf: SalesforceClient, fields: Sequence[str], sobject: str, where: st
         + " WHERE "
         + where
     )
-    return sf.query_frame(soql)
+
+
+def _select(sf: SalesforceClient, fields: Sequence[str], sobject: str, where: str) -> pd.DataFrame:
+    return sf.query_frame(_soql(fields, sobject, where))
 
 
 def _select_keys(
@@ -254,7 +257,7 @@ def plan_catalog(
     pb_now = _select(sf, pb_fields, "Pricebook2", "LogiSense_Id__c != null OR IsStandard = true")
     if books is None:
         for obj, fields in _current_fields().items():
-            soql = f"SELECT {', '.join(identifier(f) for f in fields)} FROM {identifier(obj)} WHERE LogiSense_Id__c != null"
+            soql = _soql(fields, obj, "LogiSense_Id__c != null")
             stash_current(sf, soql, run_dir / "current" / obj, shards)
     plan_dir = run_dir / "plan"
     shutil.rmtree(plan_dir, ignore_errors=True)
