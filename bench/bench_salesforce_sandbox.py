@@ -80,6 +80,20 @@ def _check_jobs(results: list[dict[str, Any]], expected: int, what: str) -> None
         raise RuntimeError(msg)
 
 
+def _upsert_products(
+    sf: Salesforce, products: int, digits: int, sandbox: psutil.Process, figures: list[Figure]
+) -> None:
+    """Setup: ``products`` Product2 records (``PF-<i>``) through one simple-salesforce Bulk 2.0 upsert."""
+    rows = [
+        {"Name": f"Bench plan {i:0{digits}d}", "ProductCode": f"B{i:0{digits}d}", "IsActive": "true",
+         "LogiSense_Id__c": f"PF-{i}"}
+        for i in range(products)
+    ]  # fmt: skip
+    with measured("setup: Product2 bulk2 upsert", products, sandbox, figures):
+        results = sf.bulk2.Product2.upsert(records=rows, external_id_field="LogiSense_Id__c", wait=0.2)
+        _check_jobs(results, products, "Product2 upsert")
+
+
 def run(products: int, pricebooks: int, query_rows: int) -> list[Figure]:
     """Run both phases against a fresh sandbox; return the figures."""
     figures: list[Figure] = []
@@ -92,21 +106,7 @@ def run(products: int, pricebooks: int, query_rows: int) -> list[Figure]:
         )
         # -- setup (untimed beyond its own line): products, standard entries, custom price books
         standard = sf.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")["records"][0]["Id"]
-        product_rows = [
-            {
-                "Name": f"Bench plan {i:05d}",
-                "ProductCode": f"B{i:05d}",
-                "IsActive": "true",
-                "LogiSense_Id__c": f"PF-{i}",
-            }
-            for i in range(products)
-        ]
-        with measured("setup: Product2 bulk2 upsert", products, sandbox, figures):
-            _check_jobs(
-                sf.bulk2.Product2.upsert(records=product_rows, external_id_field="LogiSense_Id__c", wait=0.2),
-                products,
-                "Product2 upsert",
-            )
+        _upsert_products(sf, products, 5, sandbox, figures)
         product_ids = {
             r["LogiSense_Id__c"]: r["Id"]
             for r in sf.query_all_iter(
@@ -259,22 +259,7 @@ def run_lines(lines: int, *, query: bool = True) -> list[Figure]:
         client = SalesforceClient(sf)
         for b in range(LINE_BOOKS):
             sf.Pricebook2.create({"Name": f"Bench book {b}", "IsActive": True, "LogiSense_Id__c": f"BB-{b}"})
-        product_rows = [
-            {
-                "Name": f"Bench plan {i:06d}",
-                "ProductCode": f"B{i:06d}",
-                "IsActive": "true",
-                "LogiSense_Id__c": f"PF-{i}",
-            }
-            for i in range(products)
-        ]
-        with measured("setup: Product2 bulk2 upsert", products, sandbox, figures):
-            _check_jobs(
-                sf.bulk2.Product2.upsert(records=product_rows, external_id_field="LogiSense_Id__c", wait=0.2),
-                products,
-                "Product2 upsert",
-            )
-        del product_rows
+        _upsert_products(sf, products, 6, sandbox, figures)
         for label, create in (("create", True), ("update", False)):
             making = 0.0
             jobs_before = {j["id"] for j in _ingest_jobs(sf)}
