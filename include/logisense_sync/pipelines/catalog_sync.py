@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from logisense_sync.clients.salesforce import NOT_PROCESSED, RequestLimitExceeded, SalesforceClient
 from logisense_sync.clients.soql import format_soql, identifier
-from logisense_sync.extract.catalog import CATALOG_RESOURCES, CatalogFrames, prefetched, write_catalog
+from logisense_sync.extract.catalog import prefetched, write_catalog
 from logisense_sync.pipelines.catalog_shards import (
     SHARD_ENTRIES,
     key_pf,
@@ -140,11 +140,6 @@ def extract_catalog(client: Any, run_dir: Path, options: SyncOptions) -> dict[st
     }
     _write_json(run_dir / "extract.json", summary)
     return summary
-
-
-def catalog_routes(catalog: CatalogFrames) -> dict[str, pd.DataFrame]:
-    """The catalogue frames keyed by LogiSense route, as :func:`transform_catalog` takes them."""
-    return {spec.route: getattr(catalog, spec.attr) for spec in CATALOG_RESOURCES}
 
 
 # ---------------------------------------------------------------------------------------------- read SF
@@ -495,7 +490,7 @@ class _PlanTotals:
     def summary(self) -> dict[str, Any]:
         findings = self.findings_frame()
         return {
-            "planned": {obj: ops for obj, ops in self.planned.items()},
+            "planned": self.planned,
             "unchanged": self.unchanged,
             "drift": self.drift,
             "samples": self.samples,
