@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.opportunity.world import World
+
 logger = logging.getLogger("reliability")
 
 SF_ID = re.compile(r"^[a-zA-Z0-9]{3}[a-zA-Z0-9]{12}([a-zA-Z0-9]{3})?$")
@@ -201,3 +203,15 @@ def write_calls(requests: dict[str, Any]) -> int:
         if route.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"}
         and not any(p in route for p in ("/oauth2/", "/Soap/", "/Access/Login", "/Search", "/query"))
     )
+
+
+def acme_hierarchy_deal(w: World) -> str:
+    """Queue the crash scenarios' deal: a child account invoiced by its parent, contacts on both, a package
+    with a per-service quantity override. Returns the request id."""
+    top = w.account("Acme Group")
+    child = w.account("Acme EU", parent=top, Subscription_Invoicer__c=top)
+    w.contact(top, "Smith", contact_type="Billing")
+    w.contact(child, "Jones", contact_type="Primary")
+    opp, lines = w.opportunity(child, name="Acme EU PBX", lines=[(1, 90), (2, 120)])
+    w.override(opp, lines[1], "Seat", quantity=3)
+    return w.request(opportunity=opp)

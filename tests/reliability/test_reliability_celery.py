@@ -32,7 +32,13 @@ from tests.airflow.test_distributed import broker as broker  # the fixtures, reu
 from tests.airflow.test_distributed import metadata_db as metadata_db
 from tests.opportunity.world import World
 from tests.reliability.conftest import OPPORTUNITY_DAG, DagResult
-from tests.reliability.reliability_helpers import LEDGER, diff, normalise_pair, write_calls
+from tests.reliability.reliability_helpers import (
+    LEDGER,
+    acme_hierarchy_deal,
+    diff,
+    normalise_pair,
+    write_calls,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -128,13 +134,7 @@ def cluster(
 
 
 def _deals(w: World) -> list[str]:
-    top = w.account("Acme Group")
-    child = w.account("Acme EU", parent=top, Subscription_Invoicer__c=top)
-    w.contact(top, "Smith", contact_type="Billing")
-    w.contact(child, "Jones", contact_type="Primary")
-    opp, lines = w.opportunity(child, name="Acme EU PBX", lines=[(1, 90), (2, 120)])
-    w.override(opp, lines[1], "Seat", quantity=3)
-    return [w.request(opportunity=opp)]
+    return [acme_hierarchy_deal(w)]
 
 
 def _xcom(session: requests.Session, api: str, run_id: str, map_index: int) -> list[dict[str, Any]]:

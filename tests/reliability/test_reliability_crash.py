@@ -28,7 +28,13 @@ import requests
 
 from tests.opportunity.world import World
 from tests.reliability.conftest import CATALOG_DAG, OPPORTUNITY_DAG, SMALL_CATALOGUE, DagResult
-from tests.reliability.reliability_helpers import LEDGER, diff, normalise_pair, write_calls
+from tests.reliability.reliability_helpers import (
+    LEDGER,
+    acme_hierarchy_deal,
+    diff,
+    normalise_pair,
+    write_calls,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,18 +52,13 @@ def _state(sf: Any, ls: Any, drop: tuple[str, ...] = ()) -> list[list[str]]:
 
 
 def _deals(w: World) -> list[str]:
-    top = w.account("Acme Group")
-    child = w.account("Acme EU", parent=top, Subscription_Invoicer__c=top)
-    w.contact(top, "Smith", contact_type="Billing")
-    w.contact(child, "Jones", contact_type="Primary")
-    opp, lines = w.opportunity(child, name="Acme EU PBX", lines=[(1, 90), (2, 120)])
-    w.override(opp, lines[1], "Seat", quantity=3)
+    acme = acme_hierarchy_deal(w)
     globex = w.account("Globex")
     plan, plan_lines = w.opportunity(
         globex, name="Globex plan", type_="Existing Customer - Replacement", lines=[(1, 80)]
     )
     w.override(plan, plan_lines[0], "Seat", amount=25)
-    return [w.request(opportunity=opp), w.request(opportunity=plan)]
+    return [acme, w.request(opportunity=plan)]
 
 
 def _kill_after_writes(
